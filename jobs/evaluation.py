@@ -1,0 +1,66 @@
+"""Evaluate a randomized campaign (A/B tests, ROI) into gold history; write the next campaign export."""
+
+import os
+
+import mlflow
+
+from marketlab.evaluation.ab import TESTED_METRICS, evaluate_campaign, summary_metrics
+from marketlab.evaluation.export import build_campaign_export, customer_key
+from marketlab.evaluation.plots import forest_plot, segment_plot
+from marketlab.runtime import JobContext, JobError, main_guard
+from marketlab.tracking import job_run
+
+DEV_SALT = "marketlab-dev-salt"
+
+
+def main(ctx: JobContext) -> None:
+    p = ctx.settings.jobs.evaluation
+    log = ctx.lake.read(p.input_table)
+    with job_run(ctx.settings, "evaluation", ctx.lake, params=p.model_dump()) as run:
+        try:
+            res = evaluate_campaign(
+                log, campaign=p.campaign, control_arm=p.control_arm, arms=p.arms, segment_columns=p.segment_columns,
+                cost_of=p.cost_of, margin_rate=p.margin_rate, alpha=p.alpha, correction=p.correction,
+                spend_test=p.spend_test, bootstrap_resamples=p.bootstrap_resamples, seed=p.seed,
+                expected_allocation=p.expected_allocation, srm_alpha=p.srm_alpha, min_segment_size=p.min_segment_size,
+                run_id=run.info.run_id, treatment_col=p.treatment_column)
+        except ValueError as exc:
+            raise JobError(f"{p.input_table}: {exc}") from None
+        mlflow.log_metrics(summary_metrics(res))
+        if res.srm.mismatch and p.fail_on_srm:
+            raise JobError(f"sample-ratio mismatch (p={res.srm.p_value:.2e}): observed {res.srm.observed}, "
+                           f"expected {res.srm.expected}; set jobs.evaluation.fail_on_srm=false to only flag it")
+        ctx.lake.write(res.to_spark(ctx.spark), p.output_table, replace_where=f"campaign = '{p.campaign}'")
+        mlflow.log_text(res.rows.to_csv(index=False), "evaluation/campaign_evaluations.csv")
+        mlflow.log_figure(forest_plot(res.rows, list(TESTED_METRICS) + ["roi"]), "evaluation/forest.png")
+        for arm in sorted(res.rows["arm"].unique()):
+            mlflow.log_figure(segment_plot(res.rows, "conversion_rate", arm), f"evaluation/segments_{arm.replace(' ', '_')}.png")
+
+        n_export = None
+        if p.export.enabled:
+            e = p.export
+            if ctx.lake.exists(e.source_table):
+                audience, arm_col, arms = ctx.lake.read(e.source_table), e.arm_column, None
+            else:  # no strategy yet: repeat the randomized test on the same customers
+                salt = os.environ.get("MARKETLAB_PSEUDONYM_SALT", DEV_SALT)
+                audience = log.select(customer_key("customer_id", salt).alias(e.key_column))
+                arm_col, arms = None, sorted(res.arm_counts)
+            export = build_campaign_export(audience, campaign=e.campaign, control_arm=p.control_arm,
+                                           holdout_fraction=e.holdout_fraction, seed=e.seed, arm_col=arm_col,
+                                           arms=arms, key_col=e.key_column)
+            ctx.lake.write(export, p.export_table, replace_where=f"campaign = '{e.campaign}'")
+            if e.csv:  # single CSV file (in a folder, Spark style) that an e-mail tool can import
+                ctx.lake.read(p.export_table).where(f"campaign = '{e.campaign}'").coalesce(1).write.mode("overwrite") \
+                    .option("header", True).csv(ctx.lake.path(p.export_table) + "_csv/" + e.campaign)
+            n_export = ctx.lake.read(p.export_table).where(f"campaign = '{e.campaign}'").count()
+            mlflow.log_metric("export.rows", n_export)
+            mlflow.set_tag("export.audience", e.source_table if arm_col else f"{p.input_table} (re-randomized)")
+
+    overall = res.rows[res.rows["segment"] == "all"]
+    print(f"evaluation {p.campaign}: SRM p={res.srm.p_value:.3g}{' MISMATCH' if res.srm.mismatch else ''}; "
+          f"{len(res.rows)} rows -> {p.output_table}; export rows: {n_export}")
+    print(overall[["arm", "metric", "effect", "ci_low", "ci_high", "p_adjusted"]].to_string(index=False, float_format="%.4g"))
+
+
+if __name__ == "__main__":
+    main_guard("evaluation", main)

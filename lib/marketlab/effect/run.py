@@ -1,0 +1,120 @@
+"""The effect stage as one function over DataFrames, plus its MLflow reporting."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+import pandas as pd  # noqa: E402
+from pyspark.sql import DataFrame  # noqa: E402
+from pyspark.sql import functions as F  # noqa: E402
+
+from marketlab import constants as C  # noqa: E402
+from marketlab.effect.data import check_campaign, hash_split, pseudonymise  # noqa: E402
+from marketlab.effect.fit import ArmOutcomeResult, feature_importance, fit_arm_outcome, score_customers, slug  # noqa: E402
+from marketlab.effect.params import EffectParams  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+def fit_all(df: DataFrame, params: EffectParams) -> tuple[DataFrame, list[ArmOutcomeResult]]:
+    """Check the campaign, split, fit every learner per arm x outcome on training rows.
+
+    Args:
+        df: Campaign table (contract: silver.campaign_log).
+        params: Effect parameters.
+
+    Returns:
+        The split campaign frame (with ``is_holdout``) and one result per arm x outcome.
+
+    Raises:
+        EffectInputError: The campaign cannot support an estimate (see
+            :func:`marketlab.effect.data.check_campaign`).
+    """
+    check_campaign(df, params.arms, params.control, list(params.outcomes))
+    split = hash_split(df, params.validation_fraction, params.seed).cache()
+    results = []
+    for arm in params.arms:
+        for outcome in params.outcomes:
+            results.append(fit_arm_outcome(
+                split, arm, outcome, list(params.learners), params.control, params.base_model, params.max_iter,
+                params.max_depth, params.seed, params.ks, params.bootstrap, params.calibration_bins,
+                params.selection_metric))
+    return split, results
+
+
+def scores_table(split: DataFrame, results: list[ArmOutcomeResult], salt: str,
+                 versions: dict[tuple[str, str], str] | None = None) -> DataFrame:
+    """gold.uplift_scores rows: pseudonymised customer x action x outcome with interval."""
+    scored = score_customers(split, results, versions)
+    return (pseudonymise(scored, salt).drop(C.CUSTOMER_ID)
+            .withColumn("scored_at", F.current_timestamp())
+            .select(C.CUSTOMER_KEY, "action", "outcome", "uplift", "effect_low", "effect_high", "mu_control",
+                    "learner", "model_version", "is_holdout", "scored_at"))
+
+
+def log_results(results: list[ArmOutcomeResult], params: EffectParams) -> dict[tuple[str, str], str]:
+    """Log metrics, curves, calibration, importances to the active run; register selected models.
+
+    Returns:
+        (arm, outcome) -> registered model version ("" when registration is off).
+    """
+    versions: dict[tuple[str, str], str] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        rows = []
+        for r in results:
+            key = f"{slug(r.arm)}.{r.outcome}"
+            for learner, m in r.metrics.items():
+                mlflow.log_metrics({f"{key}.{learner}.{k}": v for k, v in m.items() if v == v})
+                rows.append({"arm": r.arm, "outcome": r.outcome, "learner": learner,
+                             "selected": learner == r.selected, **m})
+            mlflow.log_param(f"selected.{key}", r.selected)
+            r.calibration.to_csv(out / f"calibration_{key}.csv", index=False)
+            _plot(r, out / f"uplift_{key}.png")
+            imp = pd.concat([feature_importance(fl).assign(learner=n) for n, fl in r.learners.items()])
+            imp.to_csv(out / f"importance_{key}.csv", index=False)
+            if params.register_models:
+                name = f"marketlab-uplift-{slug(r.arm)}-{r.outcome}"
+                version = _register(r, name, params)
+                versions[(r.arm, r.outcome)] = version
+        pd.DataFrame(rows).to_csv(out / "metrics.csv", index=False)
+        mlflow.log_artifacts(str(out), "effect")
+    return versions
+
+
+def _register(r: ArmOutcomeResult, name: str, params: EffectParams) -> str:
+    from marketlab.effect.registry import log_and_register
+    from marketlab.tracking import promote_if_better
+
+    version = log_and_register(r.learners[r.selected], f"model_{slug(r.arm)}_{r.outcome}", name)
+    value = r.metrics[r.selected][params.selection_metric]
+    promoted = promote_if_better(name, version, f"val_{params.selection_metric}", value, margin=params.promote_margin)
+    log.info("%s v%s %s (val %s=%.4f)", name, version, "promoted" if promoted else "kept out", params.selection_metric, value)
+    return version
+
+
+def _plot(r: ArmOutcomeResult, path: Path) -> None:
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, pts in r.curves.items():
+        ax1.plot(pts["n"], pts["qini"], label=f"{name} (Qini AUC {r.metrics[name]['qini_auc']:.3f})")
+    if r.curves:
+        last = next(iter(r.curves.values())).iloc[-1]
+        ax1.plot([0, last["n"]], [0, last["qini"]], "k--", label="random")
+    ax1.set(title=f"Qini: {r.arm} vs control, {r.outcome}", xlabel="customers targeted", ylabel="incremental")
+    ax1.legend(fontsize=7)
+    cal = r.calibration
+    ax2.errorbar(cal["bin"], cal["observed"], yerr=[cal["observed"] - cal["observed_lo"], cal["observed_hi"] - cal["observed"]],
+                 fmt="o", label="observed (95% CI)")
+    ax2.plot(cal["bin"], cal["predicted"], "s-", label="predicted")
+    ax2.set(title=f"calibration ({r.selected})", xlabel="bin of predicted uplift (1 = highest)", ylabel=r.outcome)
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,282 @@
+"""Ingest orchestration: for each configured source file, parse, account, write, log.
+
+Per file, in this order (each write one Delta commit):
+
+1. parse every record (persisted) and count valid / rejected per reason;
+   ``records read == bronze rows + rejected rows`` is asserted before anything is written;
+2. bronze table: overwrite the rows of *this file* (``replaceWhere _source_file = ...``);
+3. rejects table: the same for this file's quarantined records;
+4. ingest log: one row for the file (checksum, counts, versions).
+
+A file whose checksum is already in the log as ``ok`` is skipped, so re-running adds
+nothing. A job killed between steps re-does the file on the next run and, because steps 2
+and 3 replace the file's rows, ends with the same tables. A corrupt file (empty,
+truncated, not text, wrong header, too many rejects) fails alone with a message; no table
+is touched for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.storagelevel import StorageLevel
+
+from marketlab import constants as C
+from marketlab.config import Settings, SourceSpec
+from marketlab.ingest.parse import parse_delimited, parse_json_lines, parse_table, split_valid
+from marketlab.ingest.schemas import CANONICAL
+from marketlab.ingest.sources import (
+    IngestFileError,
+    SourceFile,
+    header_tokens,
+    list_files,
+    read_lines,
+    read_parquet_rows,
+)
+from marketlab.tables import Lake
+
+log = logging.getLogger(__name__)
+
+LINEAGE = [C.SOURCE, C.SOURCE_FILE, C.LINE, C.BATCH_ID, C.INGESTED_AT]
+
+LOG_SCHEMA = T.StructType([
+    T.StructField("source", T.StringType()),
+    T.StructField("file", T.StringType()),
+    T.StructField("sha256", T.StringType()),
+    T.StructField("size_bytes", T.LongType()),
+    T.StructField("modified", T.TimestampType()),
+    T.StructField("batch_id", T.StringType()),
+    T.StructField("status", T.StringType()),
+    T.StructField("records", T.LongType()),
+    T.StructField("bronze_rows", T.LongType()),
+    T.StructField("rejected_rows", T.LongType()),
+    T.StructField("rejected_by_reason", T.MapType(T.StringType(), T.LongType())),
+    T.StructField("table", T.StringType()),
+    T.StructField("table_version", T.LongType()),
+    T.StructField("message", T.StringType()),
+    T.StructField("ingested_at", T.TimestampType()),
+])
+
+
+@dataclass
+class FileResult:
+    """Outcome of one file."""
+
+    source: str
+    file: str
+    status: str  # ok | skipped | failed
+    records: int = 0
+    bronze_rows: int = 0
+    rejected_rows: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    message: str = ""
+
+
+@dataclass
+class IngestSummary:
+    """Outcome of one ingest run."""
+
+    files: list[FileResult] = field(default_factory=list)
+    versions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "failed"]
+
+    def totals(self, source: str | None = None) -> dict[str, int]:
+        """records / bronze_rows / rejected_rows over ok files (of one source)."""
+        ok = [f for f in self.files if f.status == "ok" and (source is None or f.source == source)]
+        return {
+            "records": sum(f.records for f in ok),
+            "bronze_rows": sum(f.bronze_rows for f in ok),
+            "rejected_rows": sum(f.rejected_rows for f in ok),
+        }
+
+    def rejected_by_reason(self) -> dict[str, int]:
+        total: Counter = Counter()
+        for f in self.files:
+            if f.status == "ok":
+                total.update(f.rejected_by_reason)
+        return dict(total)
+
+
+def _explain(exc: BaseException) -> str:
+    """The root cause of a Spark/Java failure in one line (no JVM stack)."""
+    text = str(exc)
+    for marker in ("EOFException", "ZipException", "MalformedInputException", "CharacterCodingException",
+                   "FileNotFoundException", "IOException"):
+        if marker in text:
+            tail = text.split(marker, 1)[1].split("\n", 1)[0].lstrip(": ")
+            hint = " (truncated or corrupt compressed file?)" if marker in ("EOFException", "ZipException") else ""
+            return f"{marker}: {tail}{hint}"
+    return text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
+
+
+def _parse_file(lake: Lake, spec: SourceSpec, file: SourceFile) -> tuple[DataFrame, int]:
+    """Parsed records of one file (every record, with reasons) and the number read."""
+    fields = CANONICAL[spec.kind]
+    spark = lake.spark
+    if spec.format == "parquet":
+        rows = read_parquet_rows(spark, file.path)
+        missing = sorted(set(spec.columns.values()) - set(rows.columns))
+        if missing:
+            raise IngestFileError(f"{file.path}: column(s) {missing} not in the file; found {sorted(rows.columns)}")
+        parsed = parse_table(rows, spec.columns, fields, spec.timestamp_format)
+        return parsed, -1
+    lines = read_lines(spark, file.path)
+    if spec.format == "json":
+        parsed = parse_json_lines(lines, spec.columns, fields, spec.timestamp_format)
+        return parsed, -1
+    if spec.header:
+        first = lines.where(F.col(C.LINE) == 1).select("value").first()
+        if first is None:
+            raise IngestFileError(f"{file.path}: no header line (file has no lines)")
+        names = header_tokens(first.value, spec.delimiter, spec.quote)
+        missing = [src for src in spec.columns.values() if src not in names]
+        if missing:
+            shown = [n[:40] for n in names[:20]]
+            raise IngestFileError(
+                f"{file.path}: header does not match source mapping: missing column(s) {missing}; "
+                f"found {shown} (wrong file, wrong delimiter '{spec.delimiter}', or not a text file?)"
+            )
+        positions = {canon: names.index(src) for canon, src in spec.columns.items()}
+        n_columns = len(names)
+        data = lines.where(F.col(C.LINE) > 1)
+    else:
+        positions = {canon: int(pos) for canon, pos in spec.columns.items()}
+        n_columns = max(positions.values()) + 1
+        data = lines
+    parsed = parse_delimited(data, n_columns, positions, fields, spec.delimiter, spec.quote, spec.escape,
+                             spec.timestamp_format)
+    return parsed, -1
+
+
+def _already_ingested(lake: Lake, log_table: str, source: str) -> dict[str, str]:
+    """sha256 -> file of the files already ingested ok for ``source``."""
+    if not lake.exists(log_table):
+        return {}
+    rows = (lake.read(log_table).where((F.col("source") == source) & (F.col("status") == "ok"))
+            .select("sha256", "file").collect())
+    return {r.sha256: r.file for r in rows}
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def ingest_file(lake: Lake, settings: Settings, source: str, file: SourceFile, ingested_at: datetime) -> FileResult:
+    """Ingest one file of ``source``; see the module docstring for the write order.
+
+    Raises:
+        IngestFileError: The file cannot be ingested (nothing was written).
+    """
+    spec = settings.sources[source]
+    params = settings.jobs.ingest
+    if file.size == 0:
+        raise IngestFileError(f"{file.path}: empty file (0 bytes)")
+    try:
+        parsed, _ = _parse_file(lake, spec, file)
+        parsed = parsed.select(
+            "*", F.lit(source).alias(C.SOURCE), F.lit(file.path).alias(C.SOURCE_FILE),
+            F.lit(file.batch_id).alias(C.BATCH_ID), F.lit(ingested_at).cast("timestamp").alias(C.INGESTED_AT),
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        counts = parsed.groupBy(C.REASON).count().collect()
+    except IngestFileError:
+        raise
+    except (Py4JJavaError, PySparkException) as exc:
+        raise IngestFileError(f"{file.path}: could not be read: {_explain(exc)}") from None
+    by_reason = {r[C.REASON]: int(r["count"]) for r in counts if r[C.REASON] is not None}
+    valid = sum(int(r["count"]) for r in counts if r[C.REASON] is None)
+    rejected = sum(by_reason.values())
+    records = valid + rejected
+    try:
+        if records and rejected / records > spec.max_reject_fraction:
+            top = ", ".join(f"{k}={v}" for k, v in sorted(by_reason.items(), key=lambda kv: -kv[1])[:3])
+            raise IngestFileError(
+                f"{file.path}: {rejected} of {records} records rejected ({rejected / records:.1%} > "
+                f"max_reject_fraction {spec.max_reject_fraction:.1%}; top reasons: {top}); file not ingested"
+            )
+        good, bad = split_valid(parsed)
+        canon = [f.name for f in CANONICAL[spec.kind]]
+        where = f"{C.SOURCE_FILE} = {_sql_str(file.path)}"
+        lake.write(good.select(*canon, *LINEAGE), spec.table, mode="overwrite", replace_where=where)
+        lake.write(
+            bad.select(C.SOURCE, C.SOURCE_FILE, C.LINE, C.RAW, C.REASONS, C.REASON, C.BATCH_ID, C.INGESTED_AT),
+            params.rejects_table, mode="overwrite", replace_where=where,
+        )
+        # Accounting from the tables themselves, not from the counts above.
+        in_bronze = lake.read(spec.table).where(F.col(C.SOURCE_FILE) == file.path).count()
+        in_rejects = lake.read(params.rejects_table).where(F.col(C.SOURCE_FILE) == file.path).count()
+    finally:
+        parsed.unpersist()
+    if in_bronze + in_rejects != records or in_bronze != valid:
+        raise AssertionError(
+            f"row accounting broken for {file.path}: read {records}, bronze {in_bronze}, rejected {in_rejects}"
+        )
+    return FileResult(source, file.path, "ok", records, in_bronze, in_rejects, by_reason)
+
+
+def _log_rows(lake: Lake, settings: Settings, results: list[tuple[FileResult, SourceFile]], at: datetime) -> None:
+    params = settings.jobs.ingest
+    rows = []
+    for res, file in results:
+        if res.status == "skipped":
+            continue
+        spec = settings.sources[res.source]
+        rows.append((res.source, res.file, file.sha256, file.size, file.modified, file.batch_id, res.status,
+                     res.records, res.bronze_rows, res.rejected_rows, res.rejected_by_reason, spec.table,
+                     lake.writes.get(spec.table), res.message or None, at))
+    if rows:
+        lake.write(lake.spark.createDataFrame(rows, LOG_SCHEMA), params.log_table, mode="append")
+
+
+def ingest_sources(lake: Lake, settings: Settings, sources: list[str] | None = None) -> IngestSummary:
+    """Ingest every file of the given sources (default: ``jobs.ingest.sources`` or all).
+
+    Args:
+        lake: Target lake.
+        settings: Loaded settings.
+        sources: Source names; unknown names raise ``KeyError``.
+
+    Returns:
+        Per-file results and the final version of each table written.
+    """
+    names = sources or settings.jobs.ingest.sources or list(settings.sources)
+    unknown = [n for n in names if n not in settings.sources]
+    if unknown:
+        raise KeyError(f"unknown source(s) {unknown}; configured: {sorted(settings.sources)}")
+    at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    summary = IngestSummary()
+    done: list[tuple[FileResult, SourceFile]] = []
+    for name in names:
+        spec = settings.sources[name]
+        seen = _already_ingested(lake, settings.jobs.ingest.log_table, name)
+        try:
+            files = list_files(lake.spark, settings.resolve(spec.path))
+        except IngestFileError as exc:
+            summary.files.append(FileResult(name, spec.path, "failed", message=str(exc)))
+            log.error("%s", exc)
+            continue
+        for file in files:
+            if file.sha256 in seen:
+                res = FileResult(name, file.path, "skipped", message=f"already ingested (as {seen[file.sha256]})")
+            else:
+                try:
+                    res = ingest_file(lake, settings, name, file, at)
+                    log.info("%s: %s -> %d bronze, %d rejected", name, file.path, res.bronze_rows, res.rejected_rows)
+                except IngestFileError as exc:
+                    res = FileResult(name, file.path, "failed", message=str(exc))
+                    log.error("%s", exc)
+            summary.files.append(res)
+            done.append((res, file))
+    _log_rows(lake, settings, done, at)
+    summary.versions = dict(lake.writes)
+    return summary

@@ -1,0 +1,70 @@
+"""The stage graph: which job reads and writes which catalog tables, in what order.
+
+The CLI runs this graph (``marketlab pipeline``) instead of a hand-written script. A
+stage whose job file does not exist yet is reported and skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage.
+
+    Attributes:
+        name: Stage name (also the job file ``jobs/<job>.py`` unless ``job`` says otherwise).
+        inputs: Catalog tables it reads.
+        outputs: Catalog tables it writes.
+        job: Job file stem, defaults to ``name``.
+    """
+
+    name: str
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    job: str = ""
+    description: str = ""
+
+    @property
+    def job_name(self) -> str:
+        return self.job or self.name
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("ingest", (), ("bronze.orders", "bronze.campaign_log", "bronze.sessions", "bronze._rejects", "ops.ingest_log"),
+          description="raw files -> bronze Delta tables, rejects with reasons"),
+    Stage("clean", ("bronze.orders", "bronze.campaign_log", "bronze.sessions"),
+          ("silver.order_lines", "silver.returns", "silver.adjustments", "silver.campaign_log", "silver.sessions",
+           "silver._audit", "quality.results"),
+          description="bronze -> silver + data-quality gate"),
+    Stage("features", ("silver.order_lines", "silver.returns"),
+          ("gold.customer_features", "gold.item_features", "gold.interactions", "gold.demand_daily",
+           "gold.demand_weekly", "gold.customer_sequences"),
+          description="silver -> gold features (point-in-time)"),
+    Stage("segments", ("gold.customer_features",), ("gold.segments", "gold.segment_profiles"),
+          description="RFM k-means segments"),
+    Stage("behaviour", ("silver.sessions",), ("gold.purchase_intent",), description="purchase-intent classifier"),
+    Stage("recommend", ("gold.interactions", "gold.item_features", "gold.segments"), ("gold.recommendations",),
+          description="implicit ALS + content-based cold start"),
+    Stage("forecast", ("gold.demand_daily",), ("gold.forecasts", "gold.forecast_backtest"),
+          description="distributed LSTM demand forecast + backtest"),
+    Stage("inventory", ("gold.forecasts", "gold.demand_daily"), ("gold.inventory_plan", "gold.inventory_status"),
+          description="one SciPy LP per warehouse in map tasks"),
+    Stage("effect", ("silver.campaign_log",), ("gold.uplift_scores",), description="uplift models"),
+    Stage("evaluation", ("silver.campaign_log",), ("gold.campaign_evaluations",), description="A/B tests and ROI"),
+    Stage("strategy", ("gold.uplift_scores", "gold.campaign_evaluations"), ("gold.strategy", "gold.strategy_summary", "gold.campaign_export"),
+          description="budgeted action per customer + off-policy evaluation"),
+)
+
+
+def stage(name: str) -> Stage:
+    """Look a stage up by name.
+
+    Raises:
+        KeyError: Unknown stage (message lists the known ones).
+    """
+    for st in STAGES:
+        if st.name == name:
+            return st
+    raise KeyError(f"unknown stage '{name}'; stages: {[s.name for s in STAGES]}")

@@ -1,0 +1,276 @@
+"""One scorer for every model: dense per-user scores over the catalogue, top-k and AUC.
+
+Popularity, item-item CF, content, ALS and the ALS + content blend all reduce to "a score
+for each (user, catalogue item)", computed per batch of users inside ``mapInPandas``
+tasks with numpy/scipy BLAS against a broadcast item side. Scoring every model through
+the same code makes the comparison fair (same candidates, same exclusion of bought
+items, same tie handling) and is where Spark's own ``recommendForAllUsers`` spends most
+of its time (a per-pair priority queue on the JVM), see docs/benchmarks/recommender.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from scipy.stats import rankdata
+
+from marketlab.recommend.data import ITEM_IDX, STRENGTH, USER_IDX
+
+Kind = Literal["popular", "itemcf", "content", "als", "blend"]
+
+SOURCE_ALS = "als"
+SOURCE_CONTENT = "content"
+SOURCE_POPULAR = "popular"
+_BATCH = 256
+
+
+@dataclass
+class ItemSide:
+    """What a scorer needs about the catalogue (``n_items`` rows, index = item_idx).
+
+    Attributes:
+        kind: Which score to compute.
+        n_items: Catalogue size.
+        popularity: Distinct training users per item (``popular``; also novelty).
+        item_factors: ``n_items x rank`` ALS item factors (``als``/``blend``); imputed
+            rows for cold items.
+        cold: Boolean mask of items whose factors were imputed from content.
+        similarity: ``n_items x n_items`` sparse item-item similarity (``itemcf``).
+        tfidf: ``n_items x vocab`` L2-normalised TF-IDF rows (``content``/``blend``).
+        content_weight: Weight of the content score in ``blend``.
+    """
+
+    kind: Kind
+    n_items: int
+    popularity: np.ndarray | None = None
+    item_factors: np.ndarray | None = None
+    cold: np.ndarray | None = None
+    similarity: sp.csr_matrix | None = None
+    tfidf: sp.csr_matrix | None = None
+    content_weight: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def _bought_matrix(items: list, strengths: list, n_items: int) -> sp.csr_matrix:
+    rows, cols, vals = [], [], []
+    for r, (its, sts) in enumerate(zip(items, strengths)):
+        if its is None:
+            continue
+        its = np.asarray(its, dtype=np.int64)
+        rows.append(np.full(len(its), r))
+        cols.append(its)
+        vals.append(np.asarray(sts, dtype=np.float64) if sts is not None else np.ones(len(its)))
+    if not rows:
+        return sp.csr_matrix((len(items), n_items))
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(items), n_items))
+
+
+def _content_scores(bought: sp.csr_matrix, tfidf: sp.csr_matrix) -> np.ndarray:
+    # User profile = sum of bought items' TF-IDF rows weighted by log units, L2-normalised;
+    # the score is the cosine between the profile and each item.
+    weights = bought.copy()
+    weights.data = np.log1p(weights.data)
+    profile = (weights @ tfidf).tocsr()
+    norms = np.sqrt(np.asarray(profile.multiply(profile).sum(axis=1))).ravel()
+    norms[norms == 0] = 1.0
+    profile = sp.diags(1.0 / norms) @ profile
+    return np.asarray((profile @ tfidf.T).todense(), dtype=np.float64)
+
+
+def score_matrix(side: ItemSide, factors: np.ndarray | None, bought: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | None]:
+    """Scores of a batch of users over the whole catalogue.
+
+    Args:
+        side: The model's item side.
+        factors: ``b x rank`` user factors (ALS kinds); rows of NaN for unknown users.
+        bought: ``b x n_items`` training strengths of the batch.
+
+    Returns:
+        ``(scores, content_part)``: ``b x n_items`` scores and, for ``blend``, the
+        weighted content part (to label the source of each recommendation).
+    """
+    b = bought.shape[0]
+    if side.kind == "popular":
+        return np.tile(side.popularity.astype(np.float64), (b, 1)), None
+    if side.kind == "itemcf":
+        binary = bought.copy()
+        binary.data = np.ones_like(binary.data)
+        return np.asarray((binary @ side.similarity).todense(), dtype=np.float64), None
+    if side.kind == "content":
+        return _content_scores(bought, side.tfidf), None
+    als = np.nan_to_num(factors.astype(np.float64) @ side.item_factors.astype(np.float64).T)
+    if side.kind == "als":
+        return als, None
+    content = side.content_weight * _content_scores(bought, side.tfidf)
+    return als + content, content
+
+
+def apply_bought(scores: np.ndarray, bought: sp.csr_matrix, mode: str, weight: float) -> np.ndarray:
+    """Exclude (``-inf``) or down-weight the items each user already bought."""
+    if mode == "keep":
+        return scores
+    rows, cols = bought.nonzero()
+    if mode == "exclude" or weight == 0.0:
+        scores[rows, cols] = -np.inf
+    else:
+        s = scores[rows, cols]
+        # Shrink towards -inf whatever the sign (ALS scores can be negative).
+        scores[rows, cols] = np.where(s > 0, s * weight, s / weight)
+    return scores
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and scores of the ``k`` best finite items per row (ties by lower index)."""
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)
+    idx = np.take_along_axis(part, order, axis=1)
+    return idx, np.take_along_axis(part_scores, order, axis=1)
+
+
+def user_auc(scores: np.ndarray, train_items: np.ndarray, test_items: np.ndarray) -> float:
+    """ROC AUC of one user's scores: held-out items vs. every item not in training.
+
+    Ties count one half (average ranks). Returns NaN without positives or negatives.
+    """
+    n = scores.shape[0]
+    candidate = np.ones(n, dtype=bool)
+    candidate[train_items] = False
+    label = np.zeros(n, dtype=bool)
+    label[test_items] = True
+    label &= candidate
+    pos = int(label.sum())
+    neg = int(candidate.sum()) - pos
+    if pos == 0 or neg == 0:
+        return float("nan")
+    ranks = rankdata(scores[candidate])
+    rank_pos = ranks[label[candidate]].sum()
+    return float((rank_pos - pos * (pos + 1) / 2) / (pos * neg))
+
+
+OUT_SCHEMA = T.StructType([
+    T.StructField(USER_IDX, T.IntegerType()),
+    T.StructField("items", T.ArrayType(T.IntegerType())),
+    T.StructField("scores", T.ArrayType(T.DoubleType())),
+    T.StructField("sources", T.ArrayType(T.StringType())),
+    T.StructField("auc", T.DoubleType()),
+])
+
+
+def score_users(
+    users: DataFrame,
+    side: ItemSide,
+    k: int,
+    bought_mode: str = "exclude",
+    bought_weight: float = 0.5,
+    with_auc: bool = False,
+) -> DataFrame:
+    """Top-k (and optionally AUC) per user, computed in executor tasks.
+
+    Args:
+        users: One row per user: ``user_idx``, ``factors`` (array<float>, null when the
+            model has none), ``train_items`` / ``train_strength`` (arrays, may be null),
+            ``test_items`` (array<int>, only with ``with_auc``).
+        side: Item side of the model (broadcast to the tasks).
+        k: Recommendations per user.
+        bought_mode / bought_weight: Handling of already-bought items.
+        with_auc: Also compute the per-user AUC on ``test_items``.
+
+    Returns:
+        ``user_idx, items, scores, sources, auc`` (auc null without ``with_auc``).
+    """
+    spark = users.sparkSession
+    bc = spark.sparkContext.broadcast(side)
+    rank = side.item_factors.shape[1] if side.item_factors is not None else 0
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        s: ItemSide = bc.value
+        for pdf in batches:
+            for start in range(0, len(pdf), _BATCH):
+                chunk = pdf.iloc[start:start + _BATCH]
+                bought = _bought_matrix(list(chunk["train_items"]), list(chunk["train_strength"]), s.n_items)
+                factors = None
+                if rank:
+                    factors = np.stack([
+                        np.asarray(f, dtype=np.float64) if f is not None else np.full(rank, np.nan)
+                        for f in chunk["factors"]
+                    ])
+                raw, content = score_matrix(s, factors, bought)
+                aucs = [None] * len(chunk)
+                if with_auc:
+                    aucs = [
+                        user_auc(raw[r], bought.indices[bought.indptr[r]:bought.indptr[r + 1]],
+                                 np.asarray(t if t is not None else [], dtype=np.int64))
+                        for r, t in enumerate(chunk["test_items"])
+                    ]
+                scores = apply_bought(raw.copy(), bought, bought_mode, bought_weight)
+                idx, top = top_k(scores, k)
+                items_out, scores_out, sources_out = [], [], []
+                for r in range(len(chunk)):
+                    keep = np.isfinite(top[r])
+                    its = idx[r][keep]
+                    items_out.append(its.astype(np.int32).tolist())
+                    scores_out.append(top[r][keep].tolist())
+                    if s.kind == "popular":
+                        src = [SOURCE_POPULAR] * len(its)
+                    elif s.kind == "content":
+                        src = [SOURCE_CONTENT] * len(its)
+                    elif s.kind in ("als", "blend"):
+                        src = []
+                        for j in its:
+                            is_content = (s.cold is not None and bool(s.cold[j])) or (
+                                content is not None and content[r, j] > raw[r, j] - content[r, j])
+                            src.append(SOURCE_CONTENT if is_content else SOURCE_ALS)
+                    else:
+                        src = ["itemcf"] * len(its)
+                    sources_out.append(src)
+                yield pd.DataFrame({
+                    USER_IDX: chunk[USER_IDX].astype("int32").values,
+                    "items": items_out,
+                    "scores": scores_out,
+                    "sources": sources_out,
+                    "auc": pd.array(aucs, dtype="Float64"),
+                })
+
+    cols = [USER_IDX, "factors", "train_items", "train_strength"] + (["test_items"] if with_auc else [])
+    frame = users
+    if "factors" not in frame.columns:
+        frame = frame.withColumn("factors", F.lit(None).cast(T.ArrayType(T.FloatType())))
+    return frame.select(*cols).mapInPandas(run, OUT_SCHEMA)
+
+
+def user_frame(train: DataFrame, test: DataFrame | None = None, user_factors: DataFrame | None = None,
+               users: DataFrame | None = None) -> DataFrame:
+    """Assemble the per-user input of :func:`score_users` from indexed pairs.
+
+    Args:
+        train: ``user_idx, item_idx, strength`` training pairs.
+        test: Optional held-out pairs (``user_idx, item_idx``); only their users are
+            scored when given.
+        user_factors: Optional ALS ``id, features`` user factors.
+        users: Optional ``user_idx`` frame of the users to score (default: training users,
+            or test users when ``test`` is given).
+    """
+    hist = train.groupBy(USER_IDX).agg(
+        F.sort_array(F.collect_list(F.struct(ITEM_IDX, STRENGTH))).alias("_h"))
+    hist = hist.select(USER_IDX, F.col("_h." + ITEM_IDX).alias("train_items"),
+                       F.col("_h." + STRENGTH).alias("train_strength"))
+    if test is not None:
+        base = test.groupBy(USER_IDX).agg(F.sort_array(F.collect_set(ITEM_IDX)).alias("test_items"))
+    elif users is not None:
+        base = users.select(USER_IDX).distinct()
+    else:
+        base = hist.select(USER_IDX)
+    frame = base.join(hist, USER_IDX, "left")
+    if user_factors is not None:
+        frame = frame.join(user_factors.select(F.col("id").alias(USER_IDX), F.col("features").alias("factors")),
+                           USER_IDX, "left")
+    return frame

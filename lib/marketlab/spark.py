@@ -1,0 +1,92 @@
+"""The one Spark session factory (local mode for tests and the demo; cluster mode attaches)."""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from marketlab.config import Settings
+
+log = logging.getLogger(__name__)
+
+_DELTA = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+# Local-mode defaults: loopback only, small shuffles (2 cores), UTC so dates do not move
+# with the machine's zone, no console progress bars in logs.
+_LOCAL_DEFAULTS = {
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.ui.host": "127.0.0.1",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.default.parallelism": "4",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.databricks.delta.retentionDurationCheck.enabled": "false",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.driver.memory": "4g",
+    # Plain-text logs; Spark 4's default JSON lines bury the one line that matters.
+    "spark.log.structuredLogging.enabled": "false",
+}
+
+
+def delta_jars(settings: Settings) -> list[str]:
+    """Delta Lake jars fetched by ``make`` (see infra/jars); empty if the folder is missing."""
+    return sorted(glob.glob(os.path.join(settings.resolve(settings.spark.jars_dir), "*.jar")))
+
+
+def get_spark(settings: Settings) -> SparkSession:
+    """Return the session for these settings, building it once per process.
+
+    Local mode builds a session bound to 127.0.0.1 with the Delta extensions and jars.
+    Cluster mode attaches to the session spark-submit configured and only fills in keys
+    that spark-submit left unset.
+
+    Args:
+        settings: Loaded settings.
+
+    Returns:
+        The active SparkSession.
+
+    Raises:
+        RuntimeError: Local mode and the Delta jars are missing (run ``make install``).
+    """
+    cfg = settings.spark
+    if cfg.mode == "cluster":
+        spark = SparkSession.builder.appName(cfg.app_name).getOrCreate()
+        conf = spark.sparkContext.getConf()
+        for key, value in cfg.conf.items():
+            if not conf.contains(key):
+                spark.conf.set(key, value)
+        spark.sparkContext.setLogLevel(cfg.log_level)
+        return spark
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Executors must run the same interpreter (the venv) as the driver.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    jars = delta_jars(settings)
+    if not jars:
+        raise RuntimeError(
+            f"no Delta Lake jars in {settings.resolve(cfg.jars_dir)}: run `make install` (fetches them from Maven Central)"
+        )
+    builder = SparkSession.builder.master(cfg.master).appName(cfg.app_name)
+    for key, value in {**_LOCAL_DEFAULTS, **_DELTA, **cfg.conf}.items():
+        builder = builder.config(key, value)
+    builder = builder.config("spark.jars", ",".join(jars))
+    log4j = os.path.join(settings.project_root, "conf", "log4j2.properties")
+    if os.path.isfile(log4j) and "spark.driver.extraJavaOptions" not in cfg.conf:
+        builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(cfg.log_level)
+    log.debug("spark %s up: master=%s", spark.version, cfg.master)
+    return spark

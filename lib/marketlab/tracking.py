@@ -1,0 +1,159 @@
+"""MLflow helpers: one run per job, lineage of Delta versions, metric-gated aliases."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from marketlab.config import Settings
+from marketlab.tables import Lake
+
+log = logging.getLogger(__name__)
+
+
+def configure_mlflow(settings: Settings) -> str:
+    """Point MLflow at the configured store and make sure the experiment exists.
+
+    Returns:
+        The experiment id.
+    """
+    uri = settings.tracking_uri()
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    name = settings.mlflow.experiment
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        try:
+            return client.create_experiment(name, artifact_location=settings.artifact_root())
+        except mlflow.exceptions.MlflowException:
+            exp = client.get_experiment_by_name(name)  # created concurrently
+            if exp is None:
+                raise
+    mlflow.set_experiment(name)
+    return exp.experiment_id
+
+
+def _git_sha(root: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), inner, out)
+    else:
+        out[prefix] = value
+
+
+def flatten_params(params: dict[str, Any]) -> dict[str, str]:
+    """Nested dict -> ``{"a.b": "value"}`` with values cut to MLflow's 6000-char limit."""
+    flat: dict[str, Any] = {}
+    _flatten("", params, flat)
+    return {k: str(v)[:6000] for k, v in flat.items()}
+
+
+def log_lineage(lake: Lake) -> None:
+    """Log the Delta version of every table the job read and wrote (params + tags)."""
+    params = {f"read.{name}": version for name, version in lake.reads.items()}
+    params.update({f"wrote.{name}": version for name, version in lake.writes.items()})
+    if params:
+        mlflow.log_params({k: str(v) for k, v in params.items()})
+
+
+@contextmanager
+def job_run(settings: Settings, job: str, lake: Lake, params: dict[str, Any] | None = None) -> Iterator[mlflow.ActiveRun]:
+    """Open the MLflow run of one job execution.
+
+    Logs the job's parameters on entry and, on exit (also on failure), the Delta version
+    of each table read and written. Nested use (a job inside the pipeline run) becomes a
+    child run.
+
+    Args:
+        settings: Loaded settings.
+        job: Job name (run name and ``marketlab.job`` tag).
+        lake: The job's lake; its read/write versions are logged on exit.
+        params: Parameters to log (nested dicts are flattened with dots).
+
+    Yields:
+        The active MLflow run.
+    """
+    configure_mlflow(settings)
+    tags = {"marketlab.job": job, "marketlab.env": settings.env}
+    sha = _git_sha(settings.project_root)
+    if sha:
+        tags["marketlab.git_sha"] = sha
+    nested = mlflow.active_run() is not None
+    with mlflow.start_run(run_name=job, tags=tags, nested=nested) as run:
+        if params:
+            mlflow.log_params(flatten_params(params))
+        try:
+            yield run
+        finally:
+            log_lineage(lake)
+
+
+def promote_if_better(
+    model_name: str,
+    version: str | int,
+    metric: str,
+    value: float,
+    higher_is_better: bool = True,
+    margin: float = 0.0,
+    alias: str = "champion",
+) -> bool:
+    """Move ``alias`` to ``version`` only if it beats the current holder by ``margin``.
+
+    The candidate's metric value is stored as a model-version tag, so the gate compares
+    like with like across runs without re-evaluating the champion.
+
+    Args:
+        model_name: Registered model name.
+        version: Candidate model version.
+        metric: Name of the gating metric (e.g. ``val_map_at_10``).
+        value: Candidate's value of the metric.
+        higher_is_better: Direction of the metric.
+        margin: Required improvement (absolute) over the champion.
+        alias: Alias to move.
+
+    Returns:
+        True if the alias moved (also when there was no champion yet).
+    """
+    client = MlflowClient()
+    client.set_model_version_tag(model_name, str(version), f"gate.{metric}", str(value))
+    try:
+        champ = client.get_model_version_by_alias(model_name, alias)
+    except mlflow.exceptions.MlflowException:
+        champ = None
+    if champ is not None and champ.version != str(version):
+        champ_value = champ.tags.get(f"gate.{metric}")
+        if champ_value is not None:
+            delta = (value - float(champ_value)) if higher_is_better else (float(champ_value) - value)
+            if delta < margin:
+                log.info("%s v%s not promoted: %s=%.5f vs champion v%s %.5f (margin %.4f)",
+                         model_name, version, metric, value, champ.version, float(champ_value), margin)
+                client.set_model_version_tag(model_name, str(version), "gate.result", "rejected")
+                return False
+    client.set_registered_model_alias(model_name, alias, str(version))
+    client.set_model_version_tag(model_name, str(version), "gate.result", "promoted")
+    return True
+
+
+def artifact_dir(tmp_root: str | os.PathLike, name: str) -> Path:
+    """A scratch folder for artifacts before ``mlflow.log_artifacts``."""
+    path = Path(tmp_root) / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
