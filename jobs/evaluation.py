@@ -2,7 +2,10 @@
 
 import os
 
+import matplotlib.pyplot as plt
 import mlflow
+
+from marketlab import constants as C
 
 from marketlab.evaluation.ab import TESTED_METRICS, evaluate_campaign, summary_metrics
 from marketlab.evaluation.export import build_campaign_export, customer_key
@@ -35,6 +38,7 @@ def main(ctx: JobContext) -> None:
         mlflow.log_figure(forest_plot(res.rows, list(TESTED_METRICS) + ["roi"]), "evaluation/forest.png")
         for arm in sorted(res.rows["arm"].unique()):
             mlflow.log_figure(segment_plot(res.rows, "conversion_rate", arm), f"evaluation/segments_{arm.replace(' ', '_')}.png")
+        plt.close("all")
 
         n_export = None
         if p.export.enabled:
@@ -43,7 +47,7 @@ def main(ctx: JobContext) -> None:
                 audience, arm_col, arms = ctx.lake.read(e.source_table), e.arm_column, None
             else:  # no strategy yet: repeat the randomized test on the same customers
                 salt = os.environ.get("MARKETLAB_PSEUDONYM_SALT", DEV_SALT)
-                audience = log.select(customer_key("customer_id", salt).alias(e.key_column))
+                audience = log.select(customer_key(C.CUSTOMER_ID, salt).alias(e.key_column))
                 arm_col, arms = None, sorted(res.arm_counts)
             export = build_campaign_export(audience, campaign=e.campaign, control_arm=p.control_arm,
                                            holdout_fraction=e.holdout_fraction, seed=e.seed, arm_col=arm_col,

@@ -81,6 +81,40 @@ def ingested(spark, session_tmp):
     return lk, summary
 
 
+@pytest.fixture(scope="session")
+def silver(ingested):
+    """``(lake, accounting)``: the clean job's outputs on the ``ingested`` lake.
+
+    The lake then also holds silver.order_lines / returns / adjustments / campaign_log /
+    sessions, silver._audit and quality.results (the gate has passed on them);
+    ``accounting`` is the list of :class:`marketlab.clean.audit.Accounting` per source.
+    """
+    from marketlab.clean.run import SILVER_OF, clean_tables
+    from marketlab.quality.run import check_tables
+
+    lk, _ = ingested
+    accounting = clean_tables(lk, lk.settings.jobs.clean, log_metrics=False)
+    check_tables(lk, [t for ts in SILVER_OF.values() for t in ts], lk.settings.jobs.quality)
+    return lk, accounting
+
+
+@pytest.fixture(scope="session")
+def gold(silver):
+    """``(lake, info)``: features + segments on top of ``silver`` (same lake).
+
+    Adds gold.item_features, interactions, demand_daily, demand_weekly, customer_features
+    (as of the day after the last sale), customer_sequences, segments, segment_profiles;
+    ``info`` = {"as_of", "rows", "versions", "k", "silhouettes"}.
+    """
+    from marketlab.features.run import build_features
+    from marketlab.segments.run import build_segments
+
+    lk, _ = silver
+    info = build_features(lk, lk.settings.jobs.features)
+    seg = build_segments(lk, lk.settings.jobs.segments)
+    return lk, {**info, "k": seg.k, "silhouettes": seg.silhouettes}
+
+
 def copy_data(name: str, dest: Path) -> Path:
     """Copy a vendored data file into ``dest`` (tests mutate copies, never data/)."""
     src = DATA / name

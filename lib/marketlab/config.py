@@ -259,9 +259,25 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
+# Maps whose keys themselves contain dots: Spark settings (the rest of the path is one
+# key) and catalog names ("layer.table": two parts).
+_DOTTED_KEY_MAPS = {"spark.conf.": None, "catalog.": 2}
+
+
+def _split_path(dotted: str) -> list[str]:
+    for prefix, width in _DOTTED_KEY_MAPS.items():
+        if dotted.startswith(prefix) and len(dotted) > len(prefix):
+            head = prefix.rstrip(".").split(".")
+            rest = dotted[len(prefix):].split(".")
+            if width is None:
+                return [*head, ".".join(rest)]
+            return [*head, ".".join(rest[:width]), *rest[width:]]
+    return dotted.split(".")
+
+
 def _set_dotted(data: dict, dotted: str, value: Any) -> None:
     node = data
-    *parents, leaf = dotted.split(".")
+    *parents, leaf = _split_path(dotted)
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):

@@ -49,11 +49,11 @@ STAGES: tuple[Stage, ...] = (
           description="implicit ALS + content-based cold start"),
     Stage("forecast", ("gold.demand_daily",), ("gold.forecasts", "gold.forecast_backtest"),
           description="distributed LSTM demand forecast + backtest"),
-    Stage("inventory", ("gold.forecasts", "gold.demand_daily"), ("gold.inventory_plan", "gold.inventory_status"),
+    Stage("inventory", ("gold.forecasts", "gold.demand_daily", "gold.item_features"), ("gold.inventory_plan", "gold.inventory_status"),
           description="one SciPy LP per warehouse in map tasks"),
     Stage("effect", ("silver.campaign_log",), ("gold.uplift_scores",), description="uplift models"),
     Stage("evaluation", ("silver.campaign_log",), ("gold.campaign_evaluations",), description="A/B tests and ROI"),
-    Stage("strategy", ("gold.uplift_scores", "gold.campaign_evaluations"), ("gold.strategy", "gold.strategy_summary", "gold.campaign_export"),
+    Stage("strategy", ("gold.uplift_scores", "gold.campaign_evaluations", "silver.campaign_log"), ("gold.strategy", "gold.strategy_summary", "gold.campaign_export"),
           description="budgeted action per customer + off-policy evaluation"),
 )
 

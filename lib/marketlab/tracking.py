@@ -34,7 +34,10 @@ def configure_mlflow(settings: Settings) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is None:
         try:
-            return client.create_experiment(name, artifact_location=settings.artifact_root())
+            exp_id = client.create_experiment(name, artifact_location=settings.artifact_root())
+            # Without this, the first run in a new store lands in "Default" (artifacts in ./mlruns).
+            mlflow.set_experiment(experiment_id=exp_id)
+            return exp_id
         except mlflow.exceptions.MlflowException:
             exp = client.get_experiment_by_name(name)  # created concurrently
             if exp is None:

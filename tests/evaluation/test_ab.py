@@ -119,8 +119,8 @@ def test_bootstrap_spend_option(spark, log_pd):
 
 
 def test_campaign_export_holdout_is_random_stable_and_validated(spark):
-    aud = spark.createDataFrame([(f"k{i:05d}", "Mens E-Mail" if i % 3 else "Womens E-Mail") for i in range(20_000)],
-                                ["customer_key", "action"])
+    aud = spark.range(20_000).selectExpr("format_string('k%05d', id) AS customer_key",
+                                         "IF(id % 3 = 0, 'Womens E-Mail', 'Mens E-Mail') AS action")
     ex = build_campaign_export(aud, campaign="w2", control_arm="No E-Mail", holdout_fraction=0.1, seed=9).toPandas()
     ex2 = build_campaign_export(aud.repartition(7), campaign="w2", control_arm="No E-Mail", holdout_fraction=0.1,
                                 seed=9).toPandas()

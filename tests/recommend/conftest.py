@@ -9,10 +9,12 @@ codes (start with a digit), net units per customer x item > 0.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
-from conftest import DATA
+DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 def _retail_lines() -> pd.DataFrame:

@@ -35,7 +35,7 @@ def audit_rows(
     df: DataFrame,
     condition: Column,
     *,
-    table: str,
+    table: str | Column,
     source_table: str,
     action: str,
     reason: str | Column,
@@ -60,7 +60,7 @@ def audit_rows(
     cols = record_columns or data_columns(df)
     as_col = lambda v: v if isinstance(v, Column) else F.lit(v)  # noqa: E731
     return df.where(condition).select(
-        F.lit(table).alias("table"),
+        as_col(table).cast("string").alias("table"),
         F.lit(source_table).alias("source_table"),
         F.lit(action).alias("action"),
         as_col(reason).cast("string").alias("reason"),
@@ -68,7 +68,7 @@ def audit_rows(
         _col_or_null(df, C.SOURCE_FILE, "string"),
         _col_or_null(df, C.LINE, "long"),
         _col_or_null(df, C.BATCH_ID, "string"),
-        F.to_json(F.struct(*[F.col(c) for c in cols])).alias("record"),
+        F.to_json(F.struct(*[F.col(c) for c in cols]), {"ignoreNullFields": "false"}).alias("record"),
     )
 
 

@@ -60,11 +60,14 @@ class OutlierRule(StrictModel):
             (quantity - mean) / std > k.
         k: Threshold multiplier.
         min_lines: Items with fewer sale lines are never flagged (too little data).
+        log_scale: Apply the rule to log1p(quantity): order quantities are heavy-tailed
+            (1, 12, 24, 144 ...), so a linear IQR flags ordinary case packs.
     """
 
     method: Literal["iqr", "zscore"] = "iqr"
     k: float = Field(3.0, gt=0)
     min_lines: int = Field(10, ge=2)
+    log_scale: bool = True
 
 
 class OrderRules(StrictModel):

@@ -55,8 +55,8 @@ def make_estimator(kind: str, classifier: bool, max_iter: int, max_depth: int, s
         return cls(numTrees=max_iter, maxDepth=max_depth, minInstancesPerNode=20, seed=seed, **common)
     if kind == "logreg":
         if classifier:
-            return LogisticRegression(maxIter=max(max_iter, 50), regParam=1e-3, **common)
-        return LinearRegression(maxIter=max(max_iter, 50), regParam=1e-3, **common)
+            return LogisticRegression(maxIter=max_iter, regParam=1e-3, **common)
+        return LinearRegression(maxIter=max_iter, regParam=1e-3, **common)
     raise ValueError(f"unknown base model '{kind}'")
 
 

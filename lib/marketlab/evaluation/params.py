@@ -29,7 +29,7 @@ class ExportParams(StrictModel):
     source_table: str = "gold.strategy"
     key_column: str = "customer_key"
     arm_column: str = "action"
-    campaign: str = "hillstrom_next_wave"
+    campaign: str = Field("hillstrom_next_wave", pattern=r"^[A-Za-z0-9_.\-]+$")
     holdout_fraction: float = Field(0.10, gt=0.0, lt=1.0)
     seed: int = 20240601
     csv: bool = True
@@ -43,7 +43,9 @@ class EvaluationParams(StrictModel):
         output_table: Gold evaluation history (one row per campaign x arm x metric x segment).
         export_table: Gold campaign export.
         campaign: Name under which this campaign's evaluation is stored; a rerun replaces
-            exactly this campaign's rows (other campaigns' history stays).
+            exactly this campaign's rows (other campaigns' history stays). Letters,
+            digits, ``_.-`` only (it is used in the replaceWhere predicate).
+        treatment_column: Arm column of the campaign log.
         control_arm: Arm value of the control group.
         arms: Treatment arms to evaluate; empty -> every arm other than the control.
         expected_allocation: Planned share per arm (control included) for the sample-ratio
@@ -69,7 +71,7 @@ class EvaluationParams(StrictModel):
     input_table: str = "silver.campaign_log"
     output_table: str = "gold.campaign_evaluations"
     export_table: str = "gold.campaign_export"
-    campaign: str = "hillstrom_2008"
+    campaign: str = Field("hillstrom_2008", pattern=r"^[A-Za-z0-9_.\-]+$")
     treatment_column: str = "treatment"
     control_arm: str = "No E-Mail"
     arms: list[str] = Field(default_factory=list)

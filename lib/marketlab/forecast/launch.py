@@ -55,8 +55,19 @@ def get_launcher(backend: str, start_timeout_s: int = 300) -> Launcher:
     raise ValueError(f"unknown training backend '{backend}'; choose one of {BACKENDS}")
 
 
+def task_slots(spark: SparkSession) -> int:
+    """Tasks the cluster can run at once (not ``defaultParallelism``, which is only a default)."""
+    sc = spark.sparkContext
+    try:
+        jsc = sc._jsc.sc()
+        return int(jsc.maxNumConcurrentTasks(jsc.resourceProfileManager().defaultResourceProfile()))
+    except Exception:  # pragma: no cover - JVM API differs; fall back to the conf hint
+        return sc.defaultParallelism
+
+
 def _check_slots(spark: SparkSession, num_workers: int) -> None:
-    slots = spark.sparkContext.defaultParallelism
+    # A barrier stage (and Horovod's tasks) larger than the free slots would wait, not fail.
+    slots = task_slots(spark)
     if num_workers > slots:
         raise LaunchError(f"{num_workers} training workers need as many concurrent Spark task slots; the cluster has {slots}")
 

@@ -50,7 +50,10 @@ def build_model(window: int, n_features: int, horizon: int, lstm_units: int = 32
     h = tf.keras.layers.Dense(dense_units, activation="relu", kernel_initializer=init, name="dense")(h)
     p50 = tf.keras.layers.Dense(horizon, kernel_initializer=init, name="p50")(h)
     gap = tf.keras.layers.Dense(horizon, activation="softplus", kernel_initializer=init, name="p90_gap")(h)
-    out = tf.keras.layers.Lambda(lambda t: tf.stack([t[0], t[0] + t[1]], axis=-1), name="quantiles")([p50, gap])
+    p90 = tf.keras.layers.Add(name="p90")([p50, gap])
+    # Built-in layers only (no Lambda), so the saved model loads anywhere without custom code.
+    stack = [tf.keras.layers.Reshape((horizon, 1), name=f"{n}_col")(t) for n, t in (("p50", p50), ("p90", p90))]
+    out = tf.keras.layers.Concatenate(axis=-1, name="quantiles")(stack)
     return tf.keras.Model(inp, out, name="demand_lstm")
 
 

@@ -68,7 +68,15 @@ class WorkerResult:
 
     @property
     def samples_per_second(self) -> float:
+        """This worker's samples per second over the whole ``fit`` (graph tracing included)."""
         return self.samples_trained / self.train_seconds if self.train_seconds > 0 else float("nan")
+
+    @property
+    def steady_samples_per_second(self) -> float:
+        """Samples per second of the epochs after the first (tracing and warm-up excluded)."""
+        ep = self.extra.get("epoch_seconds", [])[1:]
+        per_epoch = self.samples_trained / max(len(self.loss), 1)
+        return per_epoch * len(ep) / sum(ep) if ep and sum(ep) > 0 else self.samples_per_second
 
 
 class Distribution:
@@ -154,14 +162,23 @@ def train_lstm(spec: TrainSpec, dist: Distribution, device: str = "cpu") -> Work
         opt = dist.optimizer(tf.keras.optimizers.Adam(spec.learning_rate * dist.size))
         model.compile(optimizer=opt, loss=pinball_loss)
     data = dist.dataset(make)
+    epoch_s: list[float] = []
+
+    class _EpochTimer(tf.keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self._t = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            epoch_s.append(time.perf_counter() - self._t)
+
     t0 = time.perf_counter()
     hist = model.fit(data, epochs=spec.epochs, steps_per_epoch=spec.steps_per_epoch, verbose=0,
-                     callbacks=dist.callbacks())
+                     callbacks=[*dist.callbacks(), _EpochTimer()])
     seconds = time.perf_counter() - t0
     weights = [np.asarray(w) for w in model.get_weights()]
     return WorkerResult(
         rank=dist.rank, size=dist.size, backend=dist.name, weights=weights, digest=weights_digest(weights),
         loss=[float(v) for v in hist.history["loss"]], n_samples=int(len(x)),
         samples_trained=spec.epochs * spec.steps_per_epoch * spec.batch_size, train_seconds=seconds, device=device,
-        extra={"pid": os.getpid()},
+        extra={"pid": os.getpid(), "epoch_seconds": epoch_s},
     )

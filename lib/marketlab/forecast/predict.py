@@ -1,0 +1,113 @@
+"""Forecasts of the trained LSTM and of the baselines, computed in Spark map tasks.
+
+Series are grouped into buckets; each task rebuilds the (small) model once from the
+broadcast weights and forecasts all its series at all cutoffs in batches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from marketlab.constants import DATE
+from marketlab.forecast.baselines import FORECAST_COLUMNS, FORECAST_SCHEMA, forecast_series, mase_scale
+from marketlab.forecast.series import SERIES_ID, UNITS
+
+_MODELS: dict[str, Any] = {}
+
+
+def _model(config: dict, weights: list[np.ndarray], digest: str):
+    # Python workers are reused across tasks: build each model once per process.
+    if digest not in _MODELS:
+        from marketlab.forecast.model import build_model
+
+        m = build_model(**config)
+        m.set_weights(weights)
+        _MODELS.clear()
+        _MODELS[digest] = m
+    return _MODELS[digest]
+
+
+def lstm_predict_frame(frame: pd.DataFrame, cutoffs: Sequence[dt.date], config: dict, weights: list[np.ndarray],
+                       digest: str, season: int) -> pd.DataFrame:
+    """LSTM P50/P90 of the series in ``frame`` (``series_id, date, units, scale, zero_share``) at each cutoff."""
+    from marketlab.forecast.model import predict_quantiles
+    from marketlab.forecast.windows import last_window
+
+    window, horizon = config["window"], config["horizon"]
+    xs, meta = [], []
+    frame = frame.sort_values([SERIES_ID, DATE], kind="stable")
+    for sid, g in frame.groupby(SERIES_ID, sort=False):
+        dates = pd.to_datetime(g[DATE]).to_numpy("datetime64[D]")
+        units = g[UNITS].to_numpy(np.float64)
+        scale, zshare = float(g["scale"].iloc[0]), float(g["zero_share"].iloc[0])
+        for c in cutoffs:
+            keep = dates <= np.datetime64(c, "D")
+            y, d = units[keep], dates[keep]
+            if len(y) < window:  # not reached for `ok` series; guards direct callers
+                pad = window - len(y)
+                y = np.concatenate([np.zeros(pad), y])
+                d = np.concatenate([d[0] - np.arange(pad, 0, -1).astype("timedelta64[D]"), d]) if len(d) else \
+                    np.datetime64(c, "D") - np.arange(window - 1, -1, -1).astype("timedelta64[D]")
+            xs.append(last_window(y / scale, d, scale, zshare, window))
+            meta.append((sid, c, scale, mase_scale(units[keep], season)))
+    if not xs:
+        return pd.DataFrame({c: [] for c in FORECAST_COLUMNS})
+    q = predict_quantiles(_model(config, weights, digest), np.stack(xs))
+    out = []
+    for (sid, c, scale, ms), qi in zip(meta, q):
+        fdates = pd.date_range(pd.Timestamp(c) + pd.Timedelta(days=1), periods=horizon, freq="D").date
+        out.append(pd.DataFrame({"series_id": sid, "cutoff": c, "date": fdates, "model": "lstm", "model_used": "lstm",
+                                 "p50": qi[:, 0] * scale, "p90": qi[:, 1] * scale, "mase_scale": ms}))
+    return pd.concat(out, ignore_index=True)[FORECAST_COLUMNS]
+
+
+def _buckets(n_series: int, per_bucket: int = 200) -> int:
+    return max(1, min(64, -(-n_series // per_bucket)))
+
+
+def lstm_forecasts(series: DataFrame, profile: DataFrame, cutoffs: Sequence[dt.date], config: dict,
+                   weights: list[np.ndarray], digest: str, season: int, n_series: int) -> DataFrame:
+    """LSTM forecasts (FORECAST_SCHEMA) of the series in ``profile`` at each cutoff.
+
+    Args:
+        series: Complete calendar (:func:`~marketlab.forecast.series.complete_calendar`).
+        profile: Series to forecast with their training ``scale`` and ``zero_share``.
+        cutoffs: Origins.
+        config: :func:`~marketlab.forecast.model.model_config`.
+        weights: Trained weights (broadcast with the task closure; a few hundred KB).
+        digest: Weights digest (model cache key on the executors).
+        season: Seasonal period (MASE scale).
+        n_series: Number of series (sets the number of buckets).
+    """
+    last = max(cutoffs)
+    nb = _buckets(n_series)
+    data = (series.where(F.col(DATE) <= F.lit(last)).select(SERIES_ID, DATE, UNITS)
+            .join(profile.select(SERIES_ID, "scale", "zero_share"), SERIES_ID)
+            .withColumn("_b", F.pmod(F.col(SERIES_ID), F.lit(nb))))
+    cut = list(cutoffs)
+
+    def fn(pdf: pd.DataFrame) -> pd.DataFrame:
+        return lstm_predict_frame(pdf, cut, config, weights, digest, season)
+
+    return data.groupBy("_b").applyInPandas(fn, FORECAST_SCHEMA)
+
+
+def baseline_forecasts(series: DataFrame, series_ids: DataFrame, cutoffs: Sequence[dt.date], models: Sequence[str],
+                       horizon: int, season: int, n_series: int) -> DataFrame:
+    """Baseline forecasts (FORECAST_SCHEMA) of the series in ``series_ids`` at each cutoff."""
+    last = max(cutoffs)
+    nb = _buckets(n_series, per_bucket=50)
+    data = (series.where(F.col(DATE) <= F.lit(last)).select(SERIES_ID, DATE, UNITS)
+            .join(series_ids.select(SERIES_ID), SERIES_ID).withColumn("_b", F.pmod(F.col(SERIES_ID), F.lit(nb))))
+    cut, mods = list(cutoffs), list(models)
+
+    def fn(pdf: pd.DataFrame) -> pd.DataFrame:
+        return forecast_series(pdf, cut, mods, horizon, season)
+
+    return data.groupBy("_b").applyInPandas(fn, FORECAST_SCHEMA)

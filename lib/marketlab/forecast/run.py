@@ -1,0 +1,229 @@
+"""The forecast workflow: rolling-origin backtest, final training, forecast table rows.
+
+Backtest design: the LSTM is trained once, on history up to the FIRST cutoff only (scaling
+included), and evaluated at every cutoff from the history available there, so no cutoff
+ever sees a model fitted on its future. Baselines are refitted at each cutoff (they are
+cheap), which only favours them. The production model is then retrained on all history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from marketlab.constants import DATE, ITEM_ID, WAREHOUSE
+from marketlab.forecast import prep
+from marketlab.forecast.backtest import METRICS, mase_gain_ci, per_series_errors, summarize
+from marketlab.forecast.launch import Launcher
+from marketlab.forecast.model import model_config
+from marketlab.forecast.params import ForecastParams
+from marketlab.forecast.predict import baseline_forecasts, lstm_forecasts
+from marketlab.forecast.series import ALL_ZERO, FLAGS, NOT_SELECTED, OK, SERIES_ID, STATUS, TOO_SHORT, complete_calendar, series_profile
+from marketlab.forecast.train import TrainSpec, WorkerResult
+from marketlab.forecast.windows import N_FEATURES
+
+log = logging.getLogger(__name__)
+
+
+class ForecastInputError(ValueError):
+    """The demand data cannot support the configured backtest (message says why)."""
+
+
+@dataclass
+class TrainedModel:
+    """Weights of rank 0 plus what every worker reported."""
+
+    config: dict[str, Any]
+    weights: list[np.ndarray]
+    digest: str
+    results: list[WorkerResult]
+    cutoff: dt.date
+    n_series: int
+    steps_per_epoch: int
+    windows_per_shard: list[int]
+    seconds: float
+
+    @property
+    def replicas_identical(self) -> bool:
+        return len({r.digest for r in self.results}) == 1
+
+    @property
+    def max_divergence(self) -> float:
+        """Largest absolute weight difference between any replica and rank 0."""
+        ref = self.results[0].weights
+        return max((float(np.max(np.abs(a - b))) for r in self.results[1:] for a, b in zip(r.weights, ref)), default=0.0)
+
+    @property
+    def loss(self) -> list[float]:
+        return self.results[0].loss
+
+    @property
+    def samples_per_second(self) -> float:
+        """Aggregate training throughput (all workers)."""
+        return sum(r.samples_trained for r in self.results) / max(r.train_seconds for r in self.results)
+
+
+@dataclass
+class BacktestResult:
+    """Backtest outputs."""
+
+    cutoffs: list[dt.date]
+    summary: pd.DataFrame
+    errors: pd.DataFrame
+    model: TrainedModel
+    gains: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    forecasts: DataFrame | None = None
+
+    def metric(self, model: str, name: str) -> float:
+        row = self.summary[(self.summary["model"] == model) & self.summary["cutoff"].isna()]
+        return float(row[name].iloc[0]) if len(row) else float("nan")
+
+
+def backtest_cutoffs(end: dt.date, params: ForecastParams) -> list[dt.date]:
+    """Rolling origins, oldest first; the newest leaves ``horizon`` days of actuals."""
+    last = end - dt.timedelta(days=params.horizon)
+    return [last - dt.timedelta(days=params.cutoff_step * k) for k in range(params.n_cutoffs - 1, -1, -1)]
+
+
+def train_at(spark: SparkSession, series: DataFrame, profile: DataFrame, cutoff: dt.date, params: ForecastParams,
+             launcher: Launcher, stage_uri: str) -> TrainedModel:
+    """Stage the shards of the ``ok`` series (history up to ``cutoff``) and train across workers.
+
+    Raises:
+        ForecastInputError: Too little data for the configured workers and batch.
+    """
+    tp = params.train
+    shards = prep.assign_shards(profile, tp.num_workers, params.window, params.horizon, tp.origin_stride).cache()
+    try:
+        steps, per_shard = prep.steps_per_epoch(shards, tp.num_workers, tp.batch_size, tp.steps_per_epoch)
+    except ValueError as exc:
+        raise ForecastInputError(str(exc)) from None
+    n_series = shards.count()
+    prep.stage(prep.training_frame(series, profile, shards, cutoff), stage_uri)
+    spec = TrainSpec(shard_uri=stage_uri, window=params.window, horizon=params.horizon, stride=tp.origin_stride,
+                     epochs=tp.epochs, steps_per_epoch=steps, batch_size=tp.batch_size, learning_rate=tp.learning_rate,
+                     lstm_units=tp.lstm_units, dense_units=tp.dense_units, seed=tp.seed, use_gpu=tp.use_gpu)
+    t0 = time.perf_counter()
+    results = launcher.run(spark, spec, tp.num_workers)
+    seconds = time.perf_counter() - t0
+    shards.unpersist()
+    cfg = model_config(params.window, N_FEATURES, params.horizon, tp.lstm_units, tp.dense_units, tp.seed)
+    log.info("trained on %d series up to %s: %d steps/epoch, loss %s, %.1fs", n_series, cutoff, steps, results[0].loss, seconds)
+    return TrainedModel(cfg, results[0].weights, results[0].digest, results, cutoff, n_series, steps, per_shard, seconds)
+
+
+def run_backtest(spark: SparkSession, series: DataFrame, params: ForecastParams, launcher: Launcher, stage_uri: str,
+                 end: dt.date) -> BacktestResult:
+    """Rolling-origin backtest of the LSTM against the baselines on the same series.
+
+    Args:
+        spark: Session.
+        series: :func:`~marketlab.forecast.series.complete_calendar` output (cache it).
+        params: Job parameters.
+        launcher: Training backend.
+        stage_uri: Scratch folder for the training shards.
+        end: Last day with actuals.
+
+    Raises:
+        ForecastInputError: No series has enough history at the first cutoff.
+    """
+    cutoffs = backtest_cutoffs(end, params)
+    profile = series_profile(series, cutoffs[0], params.history_needed, params.max_series).cache()
+    ok = profile.where(F.col(STATUS) == OK)
+    n_ok = ok.count()
+    if n_ok == 0:
+        raise ForecastInputError(
+            f"no series has {params.history_needed} days of history with sales by the first backtest cutoff {cutoffs[0]}; "
+            "lower jobs.forecast.n_cutoffs/cutoff_step/window or provide longer history")
+    model = train_at(spark, series, profile, cutoffs[0], params, launcher, stage_uri)
+    lstm = lstm_forecasts(series, ok, cutoffs, model.config, model.weights, model.digest, params.season, n_ok)
+    base = baseline_forecasts(series, ok, cutoffs, params.baselines, params.horizon, params.season, n_ok)
+    forecasts = lstm.unionByName(base)
+    errors = per_series_errors(forecasts, series).cache()
+    summary = summarize(errors).toPandas().sort_values(["model", "cutoff"], na_position="last").reset_index(drop=True)
+    err_pd = errors.select("model", "cutoff", SERIES_ID, "mase").toPandas()
+    errors.unpersist()
+    profile.unpersist()
+    gains = {b: mase_gain_ci(err_pd, "lstm", b, seed=params.train.seed) for b in params.baselines}
+    return BacktestResult(cutoffs, summary, err_pd, model, gains, forecasts)
+
+
+def final_forecasts(spark: SparkSession, series: DataFrame, params: ForecastParams, launcher: Launcher, stage_uri: str,
+                    end: dt.date) -> tuple[DataFrame, TrainedModel | None, DataFrame]:
+    """Retrain on all history and forecast ``horizon`` days after ``end`` for every series.
+
+    Series the LSTM cannot serve get a fallback and keep the reason in ``flags``:
+    ``too_short`` -> seasonal naive (mean when shorter than a season), ``all_zero`` ->
+    zeros, ``not_selected`` -> ETS (seasonal naive where ETS is not configured).
+
+    Returns:
+        ``(forecasts, model, profile)``: forecast rows ``item_id, warehouse, series_id, date,
+        p50, p90, model, flags``, the trained model (None when no series qualifies) and the
+        series profile at ``end``.
+    """
+    profile = series_profile(series, end, params.history_needed, params.max_series).cache()
+    ok = profile.where(F.col(STATUS) == OK)
+    n_ok = ok.count()
+    parts = []
+    model = None
+    if n_ok:
+        model = train_at(spark, series, profile, end, params, launcher, stage_uri)
+        parts.append(lstm_forecasts(series, ok, [end], model.config, model.weights, model.digest, params.season, n_ok))
+    fallback_kind = F.when(F.col(STATUS) == NOT_SELECTED, F.lit("ets" if "ets" in params.baselines else "seasonal_naive")) \
+        .otherwise(F.lit("seasonal_naive"))
+    others = profile.where(F.col(STATUS) != OK).select(SERIES_ID, fallback_kind.alias("_kind"))
+    for kind in ("seasonal_naive", "ets"):
+        ids = others.where(F.col("_kind") == kind)
+        parts.append(baseline_forecasts(series, ids, [end], [kind], params.horizon, params.season, max(n_ok, 1)))
+    fc = parts[0]
+    for p in parts[1:]:
+        fc = fc.unionByName(p)
+    out = (fc.join(profile.select(SERIES_ID, ITEM_ID, WAREHOUSE, FLAGS), SERIES_ID)
+           .select(ITEM_ID, WAREHOUSE, SERIES_ID, DATE, "p50", "p90", F.col("model_used").alias("model"), FLAGS))
+    return out, model, profile
+
+
+def status_counts(profile: DataFrame) -> dict[str, int]:
+    """Series per status (``ok``, ``too_short``, ``all_zero``, ``not_selected``)."""
+    counts = {r[STATUS]: int(r["n"]) for r in profile.groupBy(STATUS).agg(F.count("*").alias("n")).collect()}
+    return {s: counts.get(s, 0) for s in (OK, TOO_SHORT, ALL_ZERO, NOT_SELECTED)}
+
+
+def forecast_table(forecasts: DataFrame, model_version: str, made_at: dt.datetime) -> DataFrame:
+    """Rows of ``gold.forecasts`` (contract columns first, then ``flags``)."""
+    return forecasts.select(
+        ITEM_ID, WAREHOUSE, DATE, "p50", "p90", "model",
+        F.lit(model_version).alias("model_version"), F.lit(made_at).cast("timestamp").alias("made_at"), FLAGS,
+    )
+
+
+def backtest_table(spark: SparkSession, bt: BacktestResult, made_at: dt.datetime) -> DataFrame:
+    """Rows of ``gold.forecast_backtest``: one per model x cutoff (cutoff null = all cutoffs)."""
+    cols = ["model", "cutoff", "n_series", "n_series_mase", *METRICS]
+    schema = ("model string, cutoff date, n_series long, n_series_mase long, "
+              + ", ".join(f"{m} double" for m in METRICS))
+    rows = [tuple(None if pd.isna(v) else v for v in r) for r in bt.summary[cols].itertuples(index=False, name=None)]
+    rows = [(m, c, int(n), int(nm), *[None if v is None else float(v) for v in rest]) for m, c, n, nm, *rest in rows]
+    return (spark.createDataFrame(rows, schema)
+            .withColumn("first_cutoff", F.lit(bt.cutoffs[0])).withColumn("made_at", F.lit(made_at).cast("timestamp")))
+
+
+def prepare(demand: DataFrame, item_col: str = ITEM_ID, warehouse_col: str = WAREHOUSE, date_col: str = DATE,
+            units_col: str = "units") -> tuple[DataFrame, dt.date]:
+    """Complete calendars of the demand table and its last day.
+
+    Raises:
+        ForecastInputError: The table has no usable row.
+    """
+    end = demand.agg(F.max(F.col(date_col).cast("date"))).first()[0]
+    if end is None:
+        raise ForecastInputError("the demand table has no row with a date")
+    return complete_calendar(demand, end, item_col, warehouse_col, date_col, units_col), end

@@ -1,0 +1,49 @@
+"""MLflow reporting of a strategy run ("effect evaluation"): policy values, budget use, plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+
+from marketlab.strategy.params import StrategyParams  # noqa: E402
+
+
+def _name(policy: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in policy)
+
+
+def log_strategy_run(res, params: StrategyParams, tmp: str) -> None:
+    """Log OPE estimates (value, CI, paired difference to the best single arm), budget use, plots."""
+    metrics = {}
+    for _, r in res.ope.iterrows():
+        base = f"ope.{_name(r['policy'])}.{r['estimator']}"
+        for col in ("value", "lo", "hi", "diff", "diff_lo", "diff_hi"):
+            if col in r and r[col] == r[col]:
+                metrics[f"{base}.{col}"] = float(r[col])
+    contacted = (res.strategy["action"] != params.control)
+    metrics.update({"budget.contacts": float(contacted.sum()), "budget.share": float(contacted.mean()),
+                    "budget.expected_profit": float(res.strategy["expected_profit"].sum()),
+                    "budget.objective": res.allocation.objective, "budget.mip_gap": res.allocation.mip_gap})
+    mlflow.log_metrics(metrics)
+    mlflow.log_param("reference_policy", res.reference)
+    mlflow.log_param("binding_constraints", ",".join(res.allocation.binding) or "none")
+    out = Path(tmp)
+    res.ope.to_csv(out / "ope.csv", index=False)
+    res.summary.to_csv(out / "summary.csv", index=False)
+    (out / "notes.txt").write_text("\n".join(res.notes) + "\n")
+    dr = res.ope[res.ope["estimator"] == "dr"].sort_values("value")
+    fig, ax = plt.subplots(figsize=(8, 4))
+    err = None
+    if "lo" in dr:
+        err = [dr["value"] - dr["lo"], dr["hi"] - dr["value"]]
+    ax.barh(dr["policy"], dr["value"], xerr=err, color=["C1" if p == "strategy" else "C0" for p in dr["policy"]])
+    ax.set(xlabel=f"DR profit per customer ({params.outcome}, margin {params.margin})", title="off-policy value (95% CI)")
+    fig.tight_layout()
+    fig.savefig(out / "ope_dr.png", dpi=90)
+    plt.close(fig)
+    mlflow.log_artifacts(str(out), "strategy")

@@ -1,0 +1,192 @@
+"""Malformed input: per-record quarantine with reasons, whole-file failures, other exports by conf."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from conftest import DATA, make_settings
+from marketlab.ingest.run import ingest_sources
+from marketlab.tables import Lake
+
+RETAIL = DATA / "online_retail/online_retail.csv.gz"
+
+
+def _retail_lines(n: int) -> list[str]:
+    with gzip.open(RETAIL, "rt", encoding="utf-8") as fh:
+        return [next(fh).rstrip("\n") for _ in range(n + 1)]  # header + n records
+
+
+def _lake_for(spark, tmp_path: Path, path: Path, **source) -> Lake:
+    """A fresh lake whose `online_retail` source points at ``path`` (other sources unused)."""
+    overrides = [f"sources.online_retail.path={path}", "jobs.ingest.sources=[online_retail]"]
+    overrides += [f"sources.online_retail.{k}={json.dumps(v)}" for k, v in source.items()]
+    return Lake(spark, make_settings(tmp_path, overrides))
+
+
+def _write_bytes(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_each_malformed_kind_quarantined_with_reason_and_line(spark, tmp_path):
+    lines = [ln.encode() for ln in _retail_lines(300)]
+    bad = {
+        10: b"536370,22728,ALARM CLOCK,abc,2010-12-01 08:45:00,3.75,12583.0,France",          # number
+        20: b"536370,22728,ALARM CLOCK,24,01/12/2010 08:45,3.75,12583.0,France",              # date format
+        30: b"536370,22728,ALARM CLOCK,24,2010-12-01 08:45:00,3.75,12583.0,France,EXTRA",     # too many columns
+        40: b"536370,22728,ALARM CLOCK,24,2010-12-01 08:45:00",                                # too few columns
+        50: b"536370,22728,ALARM \xff\xfe CLOCK,24,2010-12-01 08:45:00,3.75,12583.0,France",  # bad encoding
+        60: b"",                                                                              # blank line
+        70: b"536370,22728,ALARM CLOCK,24,2010-12-01 08:45:00,3.75,12583.5,France",           # non-integral id
+        80: b",22728,ALARM CLOCK,24,2010-12-01 08:45:00,3.75,12583.0,France",                 # missing required
+        90: b"536370,22728,ALARM CLOCK,24,2010-12-01 08:45:00,NaN,12583.0,France",            # non-finite price
+    }
+    for idx, raw in bad.items():
+        lines[idx] = raw
+    path = _write_bytes(tmp_path / "orders.csv", lines)
+    lake = _lake_for(spark, tmp_path, path)
+    summary = ingest_sources(lake, lake.settings)
+    res = summary.files[0]
+    assert res.status == "ok"
+    assert (res.records, res.bronze_rows, res.rejected_rows) == (300, 300 - len(bad), len(bad))
+    rejects = {r._line: r.reasons for r in lake.read("bronze._rejects").collect()}
+    # file line = list index + 1 (the header is line 1)
+    assert rejects == {
+        11: ["unparseable_int:quantity"],
+        21: ["unparseable_timestamp:invoice_date"],
+        31: ["wrong_column_count"],
+        41: ["wrong_column_count"],  # field rules are not reported on a broken record
+        51: ["bad_encoding"],
+        61: ["blank_line"],
+        71: ["unparseable_id:customer_id"],
+        81: ["missing:invoice_no"],
+        91: ["unparseable_double:unit_price"],
+    }
+    raw41 = lake.read("bronze._rejects").where(F.col("_line") == 41).first()
+    assert raw41.raw == "536370,22728,ALARM CLOCK,24,2010-12-01 08:45:00" and raw41.reason == "wrong_column_count"
+    assert summary.rejected_by_reason()["wrong_column_count"] == 2
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fuzzed_records_balance_exactly(spark, tmp_path, seed):
+    """Random byte-level damage: every record ends in bronze or quarantine, never lost or doubled."""
+    rng = random.Random(seed)
+    lines = [ln.encode() for ln in _retail_lines(400)]
+    damaged = set(rng.sample(range(1, len(lines)), 15))
+    garbage = [b",", b"\xff", b'"', b"\x00", b"abc", b"", b",,,,", b"9" * 40]
+    for idx in damaged:
+        ln = bytearray(lines[idx])
+        for _ in range(rng.randint(1, 3)):
+            pos = rng.randint(0, len(ln))
+            ln[pos:pos + rng.randint(0, 4)] = rng.choice(garbage)
+        lines[idx] = bytes(ln)
+    path = _write_bytes(tmp_path / "fuzz.csv", lines)
+    lake = _lake_for(spark, tmp_path, path, max_reject_fraction=1.0)
+    res = ingest_sources(lake, lake.settings).files[0]
+    bronze = lake.read("bronze.orders").select("_line").toPandas()["_line"]
+    rejected = lake.read("bronze._rejects").select("_line").toPandas()["_line"]
+    assert res.records == 400 == len(bronze) + len(rejected)
+    assert set(bronze).isdisjoint(set(rejected))
+    assert set(bronze) | set(rejected) == set(range(2, 402))
+    # undamaged records are never quarantined
+    assert set(rejected) <= {i + 1 for i in damaged}
+
+
+def test_other_export_loads_by_conf_alone(spark, tmp_path, ingested):
+    """The 2009-2011 re-export: other headers, other column order, US-style dates."""
+    src = pd.read_csv(RETAIL, nrows=3000, dtype=str, keep_default_na=False)
+    ts = pd.to_datetime(src["InvoiceDate"])
+    other = pd.DataFrame({
+        "Customer ID": src["CustomerID"], "Invoice": src["InvoiceNo"], "StockCode": src["StockCode"],
+        "Description": src["Description"], "Quantity": src["Quantity"],
+        "InvoiceDate": [f"{t.month}/{t.day}/{t.year} {t.hour}:{t.minute:02d}" for t in ts],
+        "Price": src["UnitPrice"], "Country": src["Country"],
+    })
+    path = tmp_path / "online_retail_II.csv"
+    other.to_csv(path, index=False)
+    lake = _lake_for(spark, tmp_path, path, timestamp_format="M/d/yyyy H:mm", columns={
+        "invoice_no": "Invoice", "stock_code": "StockCode", "description": "Description", "quantity": "Quantity",
+        "invoice_date": "InvoiceDate", "unit_price": "Price", "customer_id": "Customer ID", "country": "Country"})
+    res = ingest_sources(lake, lake.settings).files[0]
+    assert (res.status, res.records, res.bronze_rows, res.rejected_rows) == ("ok", 3000, 3000, 0)
+    cols = ["_line", "invoice_no", "stock_code", "description", "quantity", "invoice_date", "unit_price",
+            "customer_id", "country"]
+    got = lake.read("bronze.orders").select(cols).orderBy("_line").toPandas()
+    ref_lake, _ = ingested
+    ref = ref_lake.read("bronze.orders").where(F.col("_line") <= 3001).select(cols).orderBy("_line").toPandas()
+    pd.testing.assert_frame_equal(got, ref)
+
+
+def test_json_lines_and_parquet_sources(spark, tmp_path):
+    src = pd.read_csv(DATA / "hillstrom/hillstrom.csv", nrows=500)
+    jpath = tmp_path / "campaign.jsonl"
+    records = [json.dumps(r) for r in src.to_dict(orient="records")]
+    records[7] = '{"recency": 3, "history": '  # truncated object
+    jpath.write_text("\n".join(records) + "\n")
+    lake = Lake(spark, make_settings(tmp_path / "j", [
+        f"sources.hillstrom.path={jpath}", "sources.hillstrom.format=json", "jobs.ingest.sources=[hillstrom]"]))
+    res = ingest_sources(lake, lake.settings).files[0]
+    assert (res.records, res.bronze_rows, res.rejected_rows) == (500, 499, 1)
+    assert lake.read("bronze._rejects").first().reasons == ["malformed_json"]
+    assert lake.read("bronze.campaign_log").agg(F.sum("spend")).first()[0] == pytest.approx(
+        src.drop(index=7)["spend"].sum())
+
+    ppath = tmp_path / "campaign.parquet"
+    src.assign(recency=src["recency"].astype(str)).to_parquet(ppath, index=False)
+    lake2 = Lake(spark, make_settings(tmp_path / "p", [
+        f"sources.hillstrom.path={ppath}", "sources.hillstrom.format=parquet", "jobs.ingest.sources=[hillstrom]"]))
+    res2 = ingest_sources(lake2, lake2.settings).files[0]
+    assert (res2.status, res2.records, res2.bronze_rows) == ("ok", 500, 500)
+    assert sorted(r._line for r in lake2.read("bronze.campaign_log").select("_line").collect()) == list(range(1, 501))
+
+
+@pytest.mark.parametrize("kind", ["truncated_gzip", "empty", "binary", "wrong_header"])
+def test_corrupt_file_fails_alone_and_tables_keep_version(spark, tmp_path, kind):
+    good = tmp_path / "in" / "a_good.csv"
+    good.parent.mkdir()
+    good.write_text("\n".join(_retail_lines(50)) + "\n")
+    lake = _lake_for(spark, tmp_path, good.parent / "*")
+    ingest_sources(lake, lake.settings)
+    version = lake.version("bronze.orders")
+    bad = good.parent / "b_bad.csv.gz"
+    if kind == "truncated_gzip":
+        data = RETAIL.read_bytes()
+        bad.write_bytes(data[: len(data) // 3])
+    elif kind == "empty":
+        bad.write_bytes(b"")
+    elif kind == "binary":
+        bad = bad.with_suffix("")
+        bad.write_bytes(bytes(random.Random(0).randrange(256) for _ in range(5000)))
+    else:
+        bad = bad.with_suffix("")
+        bad.write_text("a;b;c\n1;2;3\n")
+    summary = ingest_sources(lake, lake.settings)
+    statuses = {Path(f.file).name: (f.status, f.message) for f in summary.files}
+    assert statuses["a_good.csv"][0] == "skipped"
+    status, message = statuses[bad.name]
+    assert status == "failed"
+    expected = {"truncated_gzip": "EOFException", "empty": "empty file", "binary": "header does not match",
+                "wrong_header": "missing column(s) ['InvoiceNo'"}[kind]
+    assert expected in message and "Traceback" not in message
+    assert lake.version("bronze.orders") == version
+    assert lake.read("bronze.orders").count() == 50
+    log = lake.read("ops.ingest_log").where(F.col("status") == "failed").collect()
+    assert [r.file.rsplit("/", 1)[-1] for r in log] == [bad.name]
+
+
+def test_changed_file_replaces_its_rows(spark, tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text("\n".join(_retail_lines(100)) + "\n")
+    lake = _lake_for(spark, tmp_path, path)
+    ingest_sources(lake, lake.settings)
+    path.write_text("\n".join(_retail_lines(120)) + "\n")  # corrected re-export, same path
+    res = ingest_sources(lake, lake.settings).files[0]
+    assert res.status == "ok" and res.bronze_rows == 120
+    assert lake.read("bronze.orders").count() == 120

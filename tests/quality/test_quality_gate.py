@@ -1,0 +1,80 @@
+"""The quality gate: exact offending counts, results table, blocking a corrupted version."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from marketlab.quality.gate import evaluate
+from marketlab.quality.params import Expectation, QualityParams
+from marketlab.quality.run import check_tables, require_passed
+from marketlab.runtime import JobError
+
+E = Expectation
+
+
+def test_evaluate_counts(spark):
+    df = spark.createDataFrame(
+        [(1, 5, "a", dt.date(2011, 1, 1)), (2, -1, "b", dt.date(2011, 1, 2)), (2, 0, None, dt.date(2011, 1, 3)),
+         (4, None, "z", dt.date(2011, 1, 4))], "id long, q int, s string, d date")
+    ref = spark.createDataFrame([(1,), (2,)], "id long")
+    exps = [E(name="schema", kind="schema", columns={"id": "bigint", "q": "int", "missing": "string"}),
+            E(name="q_pos", kind="range", column="q", min=1), E(name="q_nn", kind="not_null", column="q"),
+            E(name="s_in", kind="isin", column="s", values=["a", "b"]),
+            E(name="s_null", kind="null_rate", column="s", max_fraction=0.2, severity="warning"),
+            E(name="id_unique", kind="unique", columns_list=["id"]),
+            E(name="fk", kind="foreign_key", column="id", ref_table="ref", ref_column="id"),
+            E(name="drift", kind="row_count_drift", max_fraction=0.1),
+            E(name="fresh", kind="freshness", column="d", max_age_days=3, reference_date="2011-01-06")]
+    got = {r.expectation: r for r in evaluate(df, "t", exps, version=3, previous_rows=5, read_ref=lambda _: ref)}
+    assert not got["schema"].passed and "missing" in got["schema"].detail
+    assert (got["q_pos"].passed, got["q_pos"].offending) == (False, 2)  # -1 and 0; the null is not_null's business
+    assert (got["q_nn"].passed, got["q_nn"].offending) == (False, 1)
+    assert (got["s_in"].passed, got["s_in"].offending) == (False, 1)
+    assert (got["s_null"].passed, got["s_null"].observed) == (False, 0.25)
+    assert (got["id_unique"].passed, got["id_unique"].offending) == (False, 1)
+    assert (got["fk"].passed, got["fk"].offending) == (False, 1)  # id 4
+    assert (got["drift"].passed, got["drift"].offending, got["drift"].observed) == (False, 1, pytest.approx(-0.2))
+    assert (got["fresh"].passed, got["fresh"].observed) == (True, 2.0)
+    assert all(r.rows == 4 and r.version == 3 for r in got.values())
+
+
+def test_bad_expectation_conf_is_rejected():
+    with pytest.raises(ValueError, match="needs"):
+        E(name="x", kind="range")
+    with pytest.raises(ValueError, match="duplicate names"):
+        QualityParams(expectations={"t": [E(name="a", kind="not_null", column="c")] * 2})
+
+
+def test_corrupted_version_is_blocked(spark, fresh_lake):
+    lake = fresh_lake
+    params = QualityParams(expectations={"silver.returns": [
+        E(name="quantity_positive", kind="range", column="quantity", min=1),
+        E(name="unlinked", kind="null_rate", column="original_invoice_no", max_fraction=0.5, severity="warning"),
+        E(name="row_count_drift", kind="row_count_drift", max_fraction=0.5)]})
+    good = spark.createDataFrame([(1, "a"), (2, None), (3, "b")], "quantity int, original_invoice_no string")
+    lake.write(good, "silver.returns")
+    res = check_tables(lake, ["silver.returns"], params)
+    assert all(r.passed for r in res)
+    require_passed(lake, ["silver.returns"])  # v0 passed
+
+    bad = spark.createDataFrame([(1, None), (-2, None), (0, None)], "quantity int, original_invoice_no string")
+    lake.write(bad, "silver.returns")
+    with pytest.raises(JobError, match=r"quantity_positive \(range, blocking\) FAILED: 2 offending of 3 rows"):
+        check_tables(lake, ["silver.returns"], params)
+    with pytest.raises(JobError, match=r"silver.returns version 1 failed the data-quality gate: quantity_positive \(2 offending rows\)"):
+        require_passed(lake, ["silver.returns"])
+    rows = {(r["version"], r["expectation"]): r for r in lake.read("quality.results").collect()}
+    assert len(rows) == 6
+    assert rows[(1, "unlinked")]["passed"] is False and rows[(1, "unlinked")]["severity"] == "warning"
+    assert rows[(1, "row_count_drift")]["passed"] is True  # 3 rows vs 3
+
+    # a rerun of the gate on the same version replaces its results (merge on key)
+    with pytest.raises(JobError):
+        check_tables(lake, ["silver.returns"], params)
+    assert lake.read("quality.results").count() == 6
+
+    lake.write(good.limit(1), "silver.returns")  # v2: no result yet
+    with pytest.raises(JobError, match="version 2 has no data-quality result"):
+        require_passed(lake, ["silver.returns"])
