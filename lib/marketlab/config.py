@@ -200,6 +200,9 @@ class Settings(StrictModel):
         for name, src in self.sources.items():
             if src.table not in self.catalog:
                 raise ValueError(f"sources.{name}.table: '{src.table}' is not in the catalog")
+        unknown = [n for n in self.jobs.ingest.sources if n not in self.sources]
+        if unknown:
+            raise ValueError(f"jobs.ingest.sources: unknown source(s) {unknown}; configured: {sorted(self.sources)}")
         return self
 
     # --- path helpers ----------------------------------------------------------------

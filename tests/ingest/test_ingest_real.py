@@ -39,7 +39,7 @@ def test_orders_typed_and_cross_checked_with_pandas(ingested):
         F.min("invoice_date").alias("first"), F.max("invoice_date").alias("last"),
     ).first()
     assert agg.q == int(ref.Quantity.sum())
-    assert agg.p == pytest.approx(float(ref.UnitPrice.sum()), rel=1e-12)
+    assert agg.p == pytest.approx(float(ref.UnitPrice.sum()), rel=1e-9)  # summation order differs
     assert agg.no_cust == int(ref.CustomerID.isna().sum()) == 135_080
     assert agg.no_desc == 1_454
     assert agg.invoices == 25_900

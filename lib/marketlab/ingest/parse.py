@@ -27,6 +27,15 @@ WRONG_COLUMN_COUNT = "wrong_column_count"
 MALFORMED_JSON = "malformed_json"
 
 
+def _raw_and_encoding() -> list[Column]:
+    """``raw`` (the line, invalid bytes replaced so the quarantine stays readable) and a
+    ``_bad_utf8`` flag: the text reader keeps undecodable bytes as they are, and a line
+    that was already decoded lossily upstream carries U+FFFD instead."""
+    value = F.col("value")
+    bad = ~F.is_valid_utf8(value) | value.contains(REPLACEMENT_CHAR)
+    return [F.make_valid_utf8(value).alias(C.RAW), bad.alias("_bad_utf8")]
+
+
 def _typed(raw: Column, ftype: str, timestamp_format: str) -> Column:
     """Parse a raw string column into ``ftype``; null where it does not parse."""
     text = F.trim(raw)
@@ -122,10 +131,10 @@ def parse_delimited(
     ddl = ", ".join([f"c{i} STRING" for i in range(n_columns)] + [f"{CORRUPT} STRING"])
     options = {"sep": delimiter, "quote": quote, "escape": escape, "mode": "PERMISSIVE",
                "columnNameOfCorruptRecord": CORRUPT, "ignoreLeadingWhiteSpace": "false"}
-    parsed = lines.select(F.col(C.LINE), F.col("value").alias(C.RAW), F.from_csv("value", ddl, options).alias("r"))
+    parsed = lines.select(F.col(C.LINE), *_raw_and_encoding(), F.from_csv("value", ddl, options).alias("r"))
     blank = F.trim(F.col(C.RAW)) == ""
     structural = [
-        F.when(F.col(C.RAW).contains(REPLACEMENT_CHAR), F.lit(BAD_ENCODING)),
+        F.when(F.col("_bad_utf8"), F.lit(BAD_ENCODING)),
         F.when(blank, F.lit(BLANK_LINE)),
         F.when(~blank & F.col(f"r.{CORRUPT}").isNotNull(), F.lit(WRONG_COLUMN_COUNT)),
     ]
@@ -153,12 +162,12 @@ def parse_json_lines(
     names = sorted(set(keys.values()))
     ddl = ", ".join([f"`{k}` STRING" for k in names] + [f"{CORRUPT} STRING"])
     parsed = lines.select(
-        F.col(C.LINE), F.col("value").alias(C.RAW),
+        F.col(C.LINE), *_raw_and_encoding(),
         F.from_json("value", ddl, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}).alias("r"),
     )
     blank = F.trim(F.col(C.RAW)) == ""
     structural = [
-        F.when(F.col(C.RAW).contains(REPLACEMENT_CHAR), F.lit(BAD_ENCODING)),
+        F.when(F.col("_bad_utf8"), F.lit(BAD_ENCODING)),
         F.when(blank, F.lit(BLANK_LINE)),
         F.when(~blank & (F.col("r").isNull() | F.col(f"r.{CORRUPT}").isNotNull()), F.lit(MALFORMED_JSON)),
     ]

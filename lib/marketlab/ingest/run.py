@@ -120,8 +120,8 @@ def _explain(exc: BaseException) -> str:
     return text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
 
 
-def _parse_file(lake: Lake, spec: SourceSpec, file: SourceFile) -> tuple[DataFrame, int]:
-    """Parsed records of one file (every record, with reasons) and the number read."""
+def _parse_file(lake: Lake, spec: SourceSpec, file: SourceFile) -> tuple[DataFrame, DataFrame | None]:
+    """Parsed records of one file (every record, with reasons) and a frame to unpersist after."""
     fields = CANONICAL[spec.kind]
     spark = lake.spark
     if spec.format == "parquet":
@@ -130,18 +130,20 @@ def _parse_file(lake: Lake, spec: SourceSpec, file: SourceFile) -> tuple[DataFra
         if missing:
             raise IngestFileError(f"{file.path}: column(s) {missing} not in the file; found {sorted(rows.columns)}")
         parsed = parse_table(rows, spec.columns, fields, spec.timestamp_format)
-        return parsed, -1
-    lines = read_lines(spark, file.path)
+        return parsed, None
+    lines, cached = read_lines(spark, file.path, file.sha256)
     if spec.format == "json":
         parsed = parse_json_lines(lines, spec.columns, fields, spec.timestamp_format)
-        return parsed, -1
+        return parsed, cached
     if spec.header:
         first = lines.where(F.col(C.LINE) == 1).select("value").first()
         if first is None:
+            cached.unpersist()
             raise IngestFileError(f"{file.path}: no header line (file has no lines)")
         names = header_tokens(first.value, spec.delimiter, spec.quote)
         missing = [src for src in spec.columns.values() if src not in names]
         if missing:
+            cached.unpersist()
             shown = [n[:40] for n in names[:20]]
             raise IngestFileError(
                 f"{file.path}: header does not match source mapping: missing column(s) {missing}; "
@@ -156,7 +158,7 @@ def _parse_file(lake: Lake, spec: SourceSpec, file: SourceFile) -> tuple[DataFra
         data = lines
     parsed = parse_delimited(data, n_columns, positions, fields, spec.delimiter, spec.quote, spec.escape,
                              spec.timestamp_format)
-    return parsed, -1
+    return parsed, cached
 
 
 def _already_ingested(lake: Lake, log_table: str, source: str) -> dict[str, str]:
@@ -182,8 +184,9 @@ def ingest_file(lake: Lake, settings: Settings, source: str, file: SourceFile, i
     params = settings.jobs.ingest
     if file.size == 0:
         raise IngestFileError(f"{file.path}: empty file (0 bytes)")
+    cached = None
     try:
-        parsed, _ = _parse_file(lake, spec, file)
+        parsed, cached = _parse_file(lake, spec, file)
         parsed = parsed.select(
             "*", F.lit(source).alias(C.SOURCE), F.lit(file.path).alias(C.SOURCE_FILE),
             F.lit(file.batch_id).alias(C.BATCH_ID), F.lit(ingested_at).cast("timestamp").alias(C.INGESTED_AT),
@@ -193,6 +196,9 @@ def ingest_file(lake: Lake, settings: Settings, source: str, file: SourceFile, i
         raise
     except (Py4JJavaError, PySparkException) as exc:
         raise IngestFileError(f"{file.path}: could not be read: {_explain(exc)}") from None
+    finally:
+        if cached is not None:
+            cached.unpersist()
     by_reason = {r[C.REASON]: int(r["count"]) for r in counts if r[C.REASON] is not None}
     valid = sum(int(r["count"]) for r in counts if r[C.REASON] is None)
     rejected = sum(by_reason.values())

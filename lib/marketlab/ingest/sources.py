@@ -18,6 +18,9 @@ from pyspark.storagelevel import StorageLevel
 from marketlab import constants as C
 
 
+_EMPTY_SHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
 class IngestFileError(RuntimeError):
     """A whole file cannot be ingested (empty, truncated, not text, wrong header ...)."""
 
@@ -47,29 +50,61 @@ class SourceFile:
 def list_files(spark: SparkSession, pattern: str) -> list[SourceFile]:
     """Files matching a path, folder or glob, sorted by path, with their sha256.
 
+    Listing goes through the Hadoop FileSystem (not a file data source) so that empty
+    files are listed too and fail with a clear message instead of being skipped silently.
+
     Raises:
         IngestFileError: Nothing matches.
     """
-    try:
-        df = spark.read.format("binaryFile").load(pattern)
-        rows = df.select("path", "length", "modificationTime", F.sha2("content", 256).alias("sha")).collect()
-    except AnalysisException as exc:
-        raise IngestFileError(f"no source file matches {pattern}: {exc.getMessage() if hasattr(exc, 'getMessage') else exc}") from None
-    if not rows:
+    jvm = spark.sparkContext._jvm
+    hpath = jvm.org.apache.hadoop.fs.Path(pattern)
+    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    statuses = fs.globStatus(hpath) or []
+    found = []
+    for status in statuses:
+        children = fs.listStatus(status.getPath()) if status.isDirectory() else [status]
+        for child in children:
+            name = child.getPath().getName()
+            # Hidden and marker files (_SUCCESS, .crc) are never data.
+            if child.isFile() and not name.startswith(("_", ".")):
+                found.append(child)
+    if not found:
         raise IngestFileError(f"no source file matches {pattern}")
-    return sorted((SourceFile(r.path, int(r.length), r.modificationTime, r.sha) for r in rows), key=lambda f: f.path)
+    sizes = {str(st.getPath()): (int(st.getLen()), datetime.fromtimestamp(st.getModificationTime() / 1000))
+             for st in found}
+    non_empty = [p for p, (size, _) in sizes.items() if size > 0]
+    shas = {p: _EMPTY_SHA for p in sizes}
+    if non_empty:
+        try:
+            rows = (spark.read.format("binaryFile").load(non_empty)
+                    .select("path", F.sha2("content", 256).alias("sha")).collect())
+        except AnalysisException as exc:
+            raise IngestFileError(f"cannot read {pattern}: {exc}") from None
+        shas.update({r.path: r.sha for r in rows})
+    return sorted((SourceFile(p, size, mtime, shas[p]) for p, (size, mtime) in sizes.items()), key=lambda f: f.path)
 
 
-def read_lines(spark: SparkSession, path: str) -> DataFrame:
+def read_lines(spark: SparkSession, path: str, content_id: str = "") -> tuple[DataFrame, DataFrame]:
     """Read a text file (optionally gzip/bzip2-compressed) as ``(_line, value)`` rows.
 
     ``_line`` is the exact 1-based physical line number, also when Spark splits a large
     file across tasks: rows are numbered within each split, and each split is offset by
     the number of lines in the splits that start before it. The result is persisted
     because it is read once to count and once to parse.
+
+    Args:
+        spark: Session.
+        path: File URI.
+        content_id: The file's checksum. It is part of the cached plan, so a file rewritten
+            in place is read again instead of matching the cache of its previous content.
+
+    Returns:
+        ``(lines, cached)``: the numbered lines and the persisted frame the caller
+        unpersists when done.
     """
     raw = spark.read.text(path).select(
         F.col("value"),
+        F.lit(content_id).alias("_content"),
         F.col("_metadata.file_block_start").alias("_blk"),
         F.spark_partition_id().alias("_pid"),
         F.monotonically_increasing_id().alias("_mid"),
@@ -77,10 +112,11 @@ def read_lines(spark: SparkSession, path: str) -> DataFrame:
     blocks = raw.groupBy("_blk", "_pid").agg(F.min("_mid").alias("_m0"), F.count(F.lit(1)).alias("_n"))
     before = Window.orderBy("_blk", "_pid").rowsBetween(Window.unboundedPreceding, -1)
     blocks = blocks.withColumn("_off", F.coalesce(F.sum("_n").over(before), F.lit(0)))
-    return (
+    lines = (
         raw.join(F.broadcast(blocks.select("_blk", "_pid", "_m0", "_off")), ["_blk", "_pid"])
         .select((F.col("_off") + F.col("_mid") - F.col("_m0") + 1).alias(C.LINE), "value")
     )
+    return lines, raw
 
 
 def header_tokens(line: str, delimiter: str, quote: str) -> list[str]:
