@@ -6,26 +6,34 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CONF ?= conf/local.yaml
+PROFILE ?=
 LOCK := requirements/constraints.txt
 REQ_HASH := $(shell cat requirements/base.in requirements/dev.in $(LOCK) setup.py 2>/dev/null | sha1sum | cut -c1-12)
 PY_STAMP := $(VENV)/.stamp-py-$(REQ_HASH)
 HVD_STAMP := $(VENV)/.stamp-horovod-$(shell cat infra/build_horovod.sh $(LOCK) | sha1sum | cut -c1-12)
 JARS_STAMP := .jars/.stamp-$(shell cat infra/jars/pom.xml infra/jars/fetch.sh | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
+BROWSER_STAMP := $(VENV)/.stamp-browser-$(shell cat infra/ensure_browser.sh | sha1sum | cut -c1-12)
+KERNEL_STAMP := $(VENV)/.stamp-kernel-$(REQ_HASH)
 
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYTHONUNBUFFERED := 1
 
+.PHONY: report notebooks-sync
+.PHONY: cluster-up cluster-down cluster-submit pack-env k8s-manifests
 .PHONY: install demo test mlflow-ui lock java bench wheel clean-lake help
 
 help:
-	@echo "make demo      install, then run the pipeline on the vendored data (conf: $(CONF))"
+	@echo "make demo      install, then run the pipeline on the vendored data (conf: $(CONF); PROFILE=fast for the quick settings)"
 	@echo "make test      install, then run the test suite"
+	@echo "make report    build the HTML run report of the lake (reports/latest.html next to the lake)"
 	@echo "make mlflow-ui serve the MLflow UI of the local store on http://127.0.0.1:5000"
 	@echo "make bench     run the benchmark scripts in bench/"
 	@echo "make lock      re-resolve requirements/*.in into $(LOCK)"
+	@echo "make cluster-up / cluster-submit / cluster-down   loopback Spark standalone cluster (docs/CLUSTER.md)"
+	@echo "make pack-env  pack the venv for executors (dist/marketlab-env.tar.gz)"
 
-install: java $(PY_STAMP) $(HVD_STAMP) $(JARS_STAMP)
+install: java $(PY_STAMP) $(HVD_STAMP) $(JARS_STAMP) $(BROWSER_STAMP) $(KERNEL_STAMP)
 
 java:
 	@bash infra/ensure_java.sh
@@ -45,11 +53,29 @@ $(JARS_STAMP): $(PY_STAMP)
 	@PYTHON=$(BIN)/python bash infra/jars/fetch.sh .jars >/dev/null
 	@touch $@
 
+# Headless Chromium + chromedriver for the report's browser test (apt; skipped with a message
+# where apt or root is not available: the test then skips).
+$(BROWSER_STAMP):
+	@bash infra/ensure_browser.sh
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
+	  mkdir -p $(VENV) && rm -f $(VENV)/.stamp-browser-* && touch $@; fi
+
+# The notebooks' kernel: "python3" pointing at this venv's interpreter (installed into the venv).
+$(KERNEL_STAMP): $(PY_STAMP)
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (marketlab)" >/dev/null
+	@rm -f $(VENV)/.stamp-kernel-* && touch $@
+
 demo: install
-	$(BIN)/marketlab pipeline --conf $(CONF)
+	$(BIN)/marketlab pipeline --conf $(CONF) $(if $(PROFILE),--profile $(PROFILE))
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+report: install
+	$(BIN)/python jobs/report.py --conf $(CONF)
+
+notebooks-sync:
+	$(BIN)/jupytext --sync notebooks/*.py
 
 mlflow-ui: install
 	$(BIN)/marketlab mlflow-ui --conf $(CONF)
@@ -57,8 +83,30 @@ mlflow-ui: install
 bench: install
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+# Built from a clean copy of the sources (a stale build/ folder cannot leak into it).
 wheel: install
-	$(BIN)/python -m build --wheel --no-isolation --outdir dist .
+	$(BIN)/python -m marketlab.cluster build-wheel --out dist
+
+# --- cluster (docs/CLUSTER.md) -----------------------------------------------------------------
+# Loopback standalone cluster: master + 2 workers + MLflow server on 127.0.0.1, state in
+# $(CLUSTER_ROOT); `make cluster-submit` runs every stage there through spark-submit.
+CLUSTER_ROOT ?= /tmp/marketlab-cluster
+cluster-up: install
+	MARKETLAB_CLUSTER_ROOT=$(CLUSTER_ROOT) bash infra/cluster/up.sh
+
+cluster-down:
+	MARKETLAB_CLUSTER_ROOT=$(CLUSTER_ROOT) bash infra/cluster/down.sh
+
+cluster-submit: wheel
+	$(BIN)/marketlab pipeline-submit --conf conf/cluster.yaml $(if $(PROFILE),--profile $(PROFILE))
+
+# The venv packed for executors (venv-pack): dist/marketlab-env.tar.gz, for --env-archive.
+pack-env: install
+	$(BIN)/python infra/cluster/pack_env.py --venv $(VENV) --output dist/marketlab-env.tar.gz
+
+# Spark Operator manifests (infra/k8s) and the Airflow DAG (infra/airflow) from the stage graph.
+k8s-manifests: install
+	$(BIN)/marketlab k8s-manifests
 
 lock:
 	@rm -rf .lockenv && $(PYTHON) -m venv .lockenv

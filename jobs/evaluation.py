@@ -1,19 +1,12 @@
-"""Evaluate a randomized campaign (A/B tests, ROI) into gold history; write the next campaign export."""
-
-import os
+"""Evaluate a randomized campaign (A/B tests, ROI) into gold history (the export job writes the next wave)."""
 
 import matplotlib.pyplot as plt
 import mlflow
 
-from marketlab import constants as C
-
 from marketlab.evaluation.ab import TESTED_METRICS, evaluate_campaign, summary_metrics
-from marketlab.evaluation.export import build_campaign_export, customer_key
 from marketlab.evaluation.plots import forest_plot, segment_plot
 from marketlab.runtime import JobContext, JobError, main_guard
 from marketlab.tracking import job_run
-
-DEV_SALT = "marketlab-dev-salt"
 
 
 def main(ctx: JobContext) -> None:
@@ -40,29 +33,9 @@ def main(ctx: JobContext) -> None:
             mlflow.log_figure(segment_plot(res.rows, "conversion_rate", arm), f"evaluation/segments_{arm.replace(' ', '_')}.png")
         plt.close("all")
 
-        n_export = None
-        if p.export.enabled:
-            e = p.export
-            if ctx.lake.exists(e.source_table):
-                audience, arm_col, arms = ctx.lake.read(e.source_table), e.arm_column, None
-            else:  # no strategy yet: repeat the randomized test on the same customers
-                salt = os.environ.get("MARKETLAB_PSEUDONYM_SALT", DEV_SALT)
-                audience = log.select(customer_key(C.CUSTOMER_ID, salt).alias(e.key_column))
-                arm_col, arms = None, sorted(res.arm_counts)
-            export = build_campaign_export(audience, campaign=e.campaign, control_arm=p.control_arm,
-                                           holdout_fraction=e.holdout_fraction, seed=e.seed, arm_col=arm_col,
-                                           arms=arms, key_col=e.key_column)
-            ctx.lake.write(export, p.export_table, replace_where=f"campaign = '{e.campaign}'")
-            if e.csv:  # single CSV file (in a folder, Spark style) that an e-mail tool can import
-                ctx.lake.read(p.export_table).where(f"campaign = '{e.campaign}'").coalesce(1).write.mode("overwrite") \
-                    .option("header", True).csv(ctx.lake.path(p.export_table) + "_csv/" + e.campaign)
-            n_export = ctx.lake.read(p.export_table).where(f"campaign = '{e.campaign}'").count()
-            mlflow.log_metric("export.rows", n_export)
-            mlflow.set_tag("export.audience", e.source_table if arm_col else f"{p.input_table} (re-randomized)")
-
     overall = res.rows[res.rows["segment"] == "all"]
     print(f"evaluation {p.campaign}: SRM p={res.srm.p_value:.3g}{' MISMATCH' if res.srm.mismatch else ''}; "
-          f"{len(res.rows)} rows -> {p.output_table}; export rows: {n_export}")
+          f"{len(res.rows)} rows -> {p.output_table}")
     print(overall[["arm", "metric", "effect", "ci_low", "ci_high", "p_adjusted"]].to_string(index=False, float_format="%.4g"))
 
 

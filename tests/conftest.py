@@ -122,3 +122,31 @@ def copy_data(name: str, dest: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(src, out)
     return out
+
+
+FAST_PROFILE = "fast"
+
+
+def pipeline_overrides(tmp: Path) -> tuple[str, ...]:
+    """conf/test.yaml + the fast profile with the lake and MLflow store under ``tmp``."""
+    from marketlab.profiles import profile_overrides
+
+    return (*profile_overrides(FAST_PROFILE, ROOT / "conf" / "test.yaml"),
+            f"lake_root={tmp / 'lake'}", f"mlflow.tracking_uri=sqlite:///{tmp / 'mlflow.db'}",
+            f"mlflow.artifact_root={tmp / 'artifacts'}")
+
+
+@pytest.fixture(scope="session")
+def pipeline_lake(spark, session_tmp):
+    """The whole pipeline run once on the vendored real data (fast profile), in this process.
+
+    Returns ``(settings, PipelineResult, overrides, root)``; tests must not write to this
+    lake (copy it with ``shutil.copytree`` first).
+    """
+    from marketlab.pipeline_runner import run_pipeline
+
+    root = session_tmp / "pipeline"
+    overrides = pipeline_overrides(root)
+    result = run_pipeline(str(ROOT / "conf" / "test.yaml"), overrides)
+    assert result.exit_code == 0, [(s.stage, s.status, s.message) for s in result.stages]
+    return load_settings(ROOT / "conf" / "test.yaml", list(overrides)), result, overrides, root

@@ -86,11 +86,20 @@ def run(job: str, conf: str, overrides: tuple[str, ...], extra: tuple[str, ...])
 @click.option("--conf", default=DEFAULT_CONF, show_default=True)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
 @click.option("--only", multiple=True, help="run only these stages (repeatable)")
-def pipeline(conf: str, overrides: tuple[str, ...], only: tuple[str, ...]) -> None:
-    """Run the stage graph in order (stages without a job file yet are skipped)."""
+@click.option("--from", "from_stage", default=None, help="start at this stage")
+@click.option("--force", is_flag=True, help="re-run stages even when they are up to date")
+@click.option("--profile", default=None, help="conf/profiles/<name>.yaml overrides, e.g. 'fast'")
+def pipeline(conf: str, overrides: tuple[str, ...], only: tuple[str, ...], from_stage: str | None, force: bool,
+             profile: str | None) -> None:
+    """Run the stage graph in order, skipping stages whose inputs, code and params did not change."""
     from marketlab.pipeline_runner import run_pipeline
+    from marketlab.profiles import profile_overrides
 
-    sys.exit(run_pipeline(conf, overrides, only))
+    try:
+        overrides = (*profile_overrides(profile, conf), *overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(run_pipeline(conf, overrides, only, force=force, from_stage=from_stage).exit_code)
 
 
 @main.command("submit")
@@ -99,21 +108,80 @@ def pipeline(conf: str, overrides: tuple[str, ...], only: tuple[str, ...]) -> No
 @click.option("--master", default=None, help="spark master URL (default: $SPARK_MASTER or spark://127.0.0.1:7077)")
 @click.option("--wheel", default=None, help="built marketlab wheel (default: newest dist/*.whl)")
 @click.option("--env-archive", default=None, help="packed Python env (venv-pack tar.gz) shipped as the executors' Python")
+@click.option("--python", default=None, help="executors' Python without --env-archive (default: $PYSPARK_PYTHON or this one)")
 @click.option("--execute", is_flag=True, help="run the command instead of printing it")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
-def submit(job: str, conf: str, master: str | None, wheel: str | None, env_archive: str | None,
+def submit(job: str, conf: str, master: str | None, wheel: str | None, env_archive: str | None, python: str | None,
            execute: bool, overrides: tuple[str, ...]) -> None:
     """Print (or --execute) the spark-submit command of JOB for a cluster."""
     from marketlab.submit import build_submit_command
 
     try:
-        cmd = build_submit_command(job, conf, master=master, wheel=wheel, env_archive=env_archive, overrides=overrides)
+        cmd = build_submit_command(job, conf, master=master, wheel=wheel, env_archive=env_archive, overrides=overrides,
+                                   python=python)
     except (ConfigError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     if not execute:
         click.echo(shlex.join(cmd))
         return
     sys.exit(subprocess.call(cmd))
+
+
+@main.command("pipeline-submit")
+@click.option("--conf", default="conf/cluster.yaml", show_default=True)
+@click.option("--master", default=None, help="spark master URL (default: $SPARK_MASTER or spark://127.0.0.1:7077)")
+@click.option("--wheel", default=None, help="built marketlab wheel (default: newest dist/*.whl)")
+@click.option("--env-archive", default=None, help="packed Python env (venv-pack tar.gz) shipped as the executors' Python")
+@click.option("--python", default=None, help="executors' Python without --env-archive (default: $PYSPARK_PYTHON or this one)")
+@click.option("--only", multiple=True, help="submit only these stages (repeatable)")
+@click.option("--from", "from_stage", default=None, help="start at this stage")
+@click.option("--timeout", "timeout_s", type=float, default=None, help="seconds per stage before it is killed")
+@click.option("--profile", default=None, help="conf/profiles/<name>.yaml overrides (passed on as --set), e.g. 'fast'")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+def pipeline_submit(conf: str, master: str | None, wheel: str | None, env_archive: str | None, python: str | None,
+                    only: tuple[str, ...], from_stage: str | None, timeout_s: float | None, profile: str | None,
+                    overrides: tuple[str, ...]) -> None:
+    """spark-submit every stage's job to a cluster in pipeline order; stop at the first failure."""
+    from marketlab.submit import submit_pipeline
+
+    try:
+        if profile:
+            from marketlab.profiles import profile_overrides
+
+            overrides = (*profile_overrides(profile, conf), *overrides)
+        results = submit_pipeline(conf, master=master, wheel=wheel, env_archive=env_archive, python=python,
+                                  overrides=overrides, only=only, from_stage=from_stage, timeout_s=timeout_s,
+                                  echo=lambda line: click.echo(line, err=True))
+    except (ConfigError, FileNotFoundError, KeyError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    for res in results:
+        click.echo(f"{res.stage:<12} {res.status:<24} {res.seconds:7.1f}s")
+    failed = [r for r in results if r.exit_code]
+    sys.exit(failed[0].exit_code if failed else 0)
+
+
+@main.command("k8s-manifests")
+@click.option("--out", default="infra/k8s", show_default=True, help="folder of the SparkApplication manifests")
+@click.option("--dag", default="infra/airflow/marketlab_dag.py", show_default=True, help="Airflow DAG file")
+@click.option("--image", default=None, help="container image (default: marketlab:<version>)")
+@click.option("--check", is_flag=True, help="only check that the committed files match the stage graph")
+def k8s_manifests(out: str, dag: str, image: str | None, check: bool) -> None:
+    """(Re)generate the Spark Operator manifests and the Airflow DAG from the stage graph."""
+    from marketlab import __version__
+    from marketlab.deploy import write_airflow_dag, write_manifests
+
+    image = image or f"marketlab:{__version__}"
+    if check:
+        stale = write_manifests(out, image=image, check=True)
+        if not write_airflow_dag(dag, check=True):
+            stale.append(dag)
+        if stale:
+            raise click.ClickException(f"out of date (run `marketlab k8s-manifests`): {', '.join(stale)}")
+        click.echo("manifests and DAG match the stage graph")
+        return
+    written = write_manifests(out, image=image)
+    write_airflow_dag(dag)
+    click.echo(f"wrote {len(written)} manifests to {out}/ and {dag}")
 
 
 @main.command("mlflow-ui")

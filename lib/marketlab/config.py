@@ -31,6 +31,7 @@ from marketlab.ingest.params import IngestParams
 from marketlab.inventory.params import InventoryParams
 from marketlab.quality.params import QualityParams
 from marketlab.recommend.params import RecommendParams
+from marketlab.report.params import ReportParams
 from marketlab.segments.params import SegmentsParams
 from marketlab.strategy.params import StrategyParams
 
@@ -170,6 +171,7 @@ class JobsSettings(StrictModel):
     effect: EffectParams = Field(default_factory=EffectParams)
     strategy: StrategyParams = Field(default_factory=StrategyParams)
     evaluation: EvaluationParams = Field(default_factory=EvaluationParams)
+    report: ReportParams = Field(default_factory=ReportParams)
 
 
 class Settings(StrictModel):

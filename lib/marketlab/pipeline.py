@@ -53,8 +53,15 @@ STAGES: tuple[Stage, ...] = (
           description="one SciPy LP per warehouse in map tasks"),
     Stage("effect", ("silver.campaign_log",), ("gold.uplift_scores",), description="uplift models"),
     Stage("evaluation", ("silver.campaign_log",), ("gold.campaign_evaluations",), description="A/B tests and ROI"),
-    Stage("strategy", ("gold.uplift_scores", "gold.campaign_evaluations", "silver.campaign_log"), ("gold.strategy", "gold.strategy_summary", "gold.campaign_export"),
+    Stage("strategy", ("gold.uplift_scores", "gold.campaign_evaluations", "silver.campaign_log"), ("gold.strategy", "gold.strategy_summary"),
           description="budgeted action per customer + off-policy evaluation"),
+    Stage("export", ("gold.strategy", "silver.campaign_log"), ("gold.campaign_export",),
+          description="next campaign wave: chosen actions + random holdout"),
+    Stage("report", ("quality.results", "silver._audit", "silver.order_lines", "gold.customer_features",
+                     "gold.segment_profiles", "gold.purchase_intent", "gold.recommendations", "gold.demand_daily",
+                     "gold.forecasts", "gold.forecast_backtest", "gold.inventory_plan", "gold.inventory_status",
+                     "gold.uplift_scores", "gold.campaign_evaluations", "gold.strategy_summary"), (),
+          description="self-contained HTML report"),
 )
 
 

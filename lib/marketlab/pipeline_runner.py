@@ -1,48 +1,260 @@
-"""Run the stage graph of :mod:`marketlab.pipeline` in one process (one Spark session)."""
+"""Run the stage graph of :mod:`marketlab.pipeline` in one process (one Spark session).
+
+A stage is *up to date* when its fingerprint — the job's code, its parameters, the catalog
+entries it touches, the Delta versions of its inputs (for ingest: the source files' sizes
+and modification times) — equals the one recorded by its last successful run, and every
+output table is still at the version that run wrote. Up-to-date stages are skipped, so a
+re-run of an unchanged pipeline costs seconds; a change upstream re-runs exactly the
+stages downstream of it (their input versions move).
+
+Stage runs are recorded in the Delta table ``ops.pipeline_runs`` (one row per stage
+outcome), which also gives the per-stage time of the last run for the progress display.
+"""
 
 from __future__ import annotations
 
+import glob
+import hashlib
+import json
+import os
 import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from marketlab.pipeline import STAGES
+import marketlab
+from marketlab.config import ConfigError, Settings, load_settings
+from marketlab.pipeline import STAGES, Stage
+
+STATE_TABLE = "ops.pipeline_runs"
+_STATE_SCHEMA = ("run_id string, stage string, fingerprint string, status string, started_at timestamp, "
+                 "seconds double, input_versions string, output_versions string, message string")
 
 
-def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ...] = ()) -> int:
-    """Run every stage (or ``only`` those) in order; stop at the first failing stage.
+@dataclass
+class StageOutcome:
+    """What happened to one stage in one pipeline run."""
+
+    stage: str
+    status: str  # ok | skipped (up to date) | failed | not built | not selected
+    seconds: float = 0.0
+    message: str = ""
+    output_versions: dict[str, int | None] = field(default_factory=dict)
+
+
+@dataclass
+class PipelineResult:
+    """Outcome of :func:`run_pipeline`."""
+
+    run_id: str
+    exit_code: int
+    stages: list[StageOutcome]
+    report_path: str | None = None
+
+    def by_stage(self) -> dict[str, StageOutcome]:
+        return {s.stage: s for s in self.stages}
+
+
+def _hash_files(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(str(path.name).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def code_fingerprint(job_file: Path) -> str:
+    """Hash of the job file and the whole marketlab package.
+
+    The whole package rather than the job's own subpackage: jobs share helpers (tables,
+    tracking, effect metrics used by strategy, ...), and a stale skip is worse than a
+    needless re-run.
+    """
+    lib = Path(marketlab.__file__).parent
+    return _hash_files([job_file, *lib.rglob("*.py")])
+
+
+def _source_files(settings: Settings) -> list[dict]:
+    """Size and mtime of every raw source file ingest would read."""
+    out = []
+    for name in settings.jobs.ingest.sources or sorted(settings.sources):
+        spec = settings.sources[name]
+        pattern = settings.resolve(spec.path)
+        pattern = pattern[len("file:"):] if pattern.startswith("file:") else pattern
+        files = sorted(glob.glob(pattern)) if not Path(pattern).is_dir() else sorted(
+            str(p) for p in Path(pattern).rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+        for f in files:
+            st = os.stat(f)
+            out.append({"source": name, "file": f, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    return out
+
+
+def stage_fingerprint(st: Stage, settings: Settings, job_file: Path, input_versions: dict[str, int | None]) -> str:
+    """Fingerprint of everything a stage's outputs depend on."""
+    params = getattr(settings.jobs, st.job_name, None)
+    extra = {"quality": settings.jobs.quality.model_dump(mode="json")} if st.name == "clean" else {}
+    payload = {
+        "stage": st.name,
+        "code": code_fingerprint(job_file),
+        "params": params.model_dump(mode="json") if params is not None else None,
+        "extra": extra,
+        "catalog": {t: settings.catalog[t].model_dump(mode="json") for t in (*st.inputs, *st.outputs)
+                    if t in settings.catalog},
+        "inputs": input_versions,
+        "sources": _source_files(settings) if st.name == "ingest" else None,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _last_runs(lake) -> dict[str, dict]:
+    """Latest successful run record per stage."""
+    if not lake.exists(STATE_TABLE):
+        return {}
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    df = lake.spark.read.format("delta").load(lake.path(STATE_TABLE)).where("status = 'ok'")
+    w = Window.partitionBy("stage").orderBy(F.col("started_at").desc())
+    rows = df.withColumn("_r", F.row_number().over(w)).where("_r = 1").collect()
+    return {r["stage"]: r.asDict() for r in rows}
+
+
+def _record(lake, run_id: str, st: str, fingerprint: str, status: str, started: datetime, seconds: float,
+            inputs: dict, outputs: dict, message: str = "") -> None:
+    row = [(run_id, st, fingerprint, status, started, float(seconds), json.dumps(inputs, sort_keys=True),
+            json.dumps(outputs, sort_keys=True), message[:2000])]
+    lake.write(lake.spark.createDataFrame(row, _STATE_SCHEMA), STATE_TABLE, mode="append")
+
+
+def select_stages(only: tuple[str, ...] = (), from_stage: str | None = None) -> list[Stage]:
+    """Stages to consider, in order.
+
+    Raises:
+        ValueError: An unknown stage name.
+    """
+    names = [s.name for s in STAGES]
+    unknown = sorted(set(only) - set(names)) + ([from_stage] if from_stage and from_stage not in names else [])
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; stages: {names}")
+    start = names.index(from_stage) if from_stage else 0
+    return [s for s in STAGES[start:] if not only or s.name in only]
+
+
+def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ...] = (), force: bool = False,
+                 from_stage: str | None = None, console: Console | None = None) -> PipelineResult:
+    """Run the stages in order, skipping up-to-date ones; stop at the first failure.
+
+    Args:
+        conf: Environment conf file.
+        overrides: ``key=value`` conf overrides, passed to every job.
+        only: Run only these stages.
+        force: Run even up-to-date stages.
+        from_stage: Start at this stage (earlier stages are neither run nor checked).
+        console: Where the progress and summary go (default stderr).
 
     Returns:
-        0 if every stage that ran succeeded, else the failing stage's exit code.
+        The run's outcome; ``exit_code`` is 0 when every selected stage succeeded or was
+        up to date, else the failing stage's code (2 for a bad conf or stage name).
     """
     from marketlab.cli import run_job_file
+    from marketlab.logs import setup_logging
+    from marketlab.spark import get_spark
+    from marketlab.tables import Lake
 
-    console = Console(stderr=True)
-    jobs_dir = Path(conf).resolve().parent.parent / "jobs"
-    unknown = set(only) - {s.name for s in STAGES}
-    if unknown:
-        console.print(f"[red]unknown stage(s) {sorted(unknown)}[/red]")
-        return 2
-    results: list[tuple[str, str, float]] = []
+    console = console or Console(stderr=True)
+    run_id = uuid.uuid4().hex[:12]
+    try:
+        selected = select_stages(only, from_stage)
+        settings = load_settings(conf, list(overrides))
+    except (ValueError, ConfigError) as exc:
+        console.print(f"[red]marketlab pipeline: {exc}[/red]")
+        return PipelineResult(run_id, 2, [])
+    setup_logging()
+    jobs_dir = Path(settings.project_root) / "jobs"
+    lake = Lake(get_spark(settings), settings)
+    last = _last_runs(lake)
+    outcomes: list[StageOutcome] = []
     code = 0
-    for st in STAGES:
-        if only and st.name not in only:
+    selected_names = {s.name for s in selected}
+    for i, st in enumerate(STAGES, start=1):
+        if st.name not in selected_names:
             continue
-        if not (jobs_dir / f"{st.job_name}.py").is_file():
-            results.append((st.name, "not built yet", 0.0))
+        job_file = jobs_dir / f"{st.job_name}.py"
+        if not job_file.is_file():
+            outcomes.append(StageOutcome(st.name, "not built", message=f"no {job_file.name}"))
             continue
-        console.rule(f"[bold]{st.name}[/bold]: {st.description}")
-        t0 = time.perf_counter()
-        code = run_job_file(conf, st.job_name, overrides)
-        results.append((st.name, "ok" if code == 0 else f"failed ({code})", time.perf_counter() - t0))
-        if code:
+        inputs = {t: lake.version(t) for t in st.inputs}
+        fp = stage_fingerprint(st, settings, job_file, inputs)
+        prev = last.get(st.name)
+        current_out = {t: lake.version(t) for t in st.outputs}
+        header = f"[{i}/{len(STAGES)}] {st.name}: {st.description}"
+        if not force and prev and prev["fingerprint"] == fp and json.loads(prev["output_versions"]) == current_out:
+            console.print(f"[dim]{header} — up to date (outputs {_fmt_versions(current_out)}), skipped[/dim]")
+            outcomes.append(StageOutcome(st.name, "skipped", output_versions=current_out, message="up to date"))
+            continue
+        missing = [t for t, v in inputs.items() if v is None]
+        if missing:
+            msg = f"input table(s) {missing} do not exist: run the stages that write them first"
+            console.print(f"[red]{header} — {msg}[/red]")
+            outcomes.append(StageOutcome(st.name, "failed", message=msg))
+            code = 2
             break
-    table = Table(title="pipeline")
-    for col in ("stage", "status", "seconds"):
+        eta = f", last run {prev['seconds']:.0f} s" if prev else ""
+        console.rule(f"[bold]{header}[/bold]{eta}")
+        started = datetime.now(timezone.utc)
+        t0 = time.perf_counter()
+        message = ""
+        try:
+            rc = run_job_file(conf, st.job_name, overrides)
+        except Exception as exc:  # a bug in a job: report it as that stage's failure, keep the summary
+            traceback.print_exc()
+            rc, message = 1, f"{type(exc).__name__}: {exc}"
+        secs = time.perf_counter() - t0
+        out_versions = {t: lake.version(t) for t in st.outputs}
+        status = "ok" if rc == 0 else "failed"
+        _record(lake, run_id, st.name, fp, status, started, secs, inputs, out_versions, message)
+        outcomes.append(StageOutcome(st.name, status, secs, message or ("" if rc == 0 else f"exit code {rc}"),
+                                     out_versions))
+        console.print(f"[{'green' if rc == 0 else 'red'}]{st.name}: {status} in {secs:.1f} s[/]")
+        if rc:
+            code = rc
+            break
+    report = _latest_report(settings)
+    _print_summary(console, outcomes, report, run_id)
+    return PipelineResult(run_id, code, outcomes, report)
+
+
+def _fmt_versions(versions: dict[str, int | None]) -> str:
+    return ", ".join(f"{t}@v{v}" for t, v in versions.items()) or "none"
+
+
+def _latest_report(settings: Settings) -> str | None:
+    params = getattr(settings.jobs, "report", None)
+    reports_dir = getattr(params, "reports_dir", None) if params is not None else None
+    candidates = [Path(settings.resolve(reports_dir))] if reports_dir else []
+    candidates.append(Path(settings.resolve(settings.lake_root).removeprefix("file:")).parent / "reports")
+    for d in candidates:
+        latest = d / "latest.html"
+        if latest.is_file():
+            return str(latest.resolve())
+    return None
+
+
+def _print_summary(console: Console, outcomes: list[StageOutcome], report: str | None, run_id: str) -> None:
+    table = Table(title=f"pipeline run {run_id}")
+    for col in ("stage", "status", "seconds", "note"):
         table.add_column(col)
-    for name, status, secs in results:
-        table.add_row(name, status, f"{secs:.1f}" if secs else "")
+    colours = {"ok": "green", "skipped": "dim", "failed": "red", "not built": "yellow"}
+    for o in outcomes:
+        table.add_row(o.stage, f"[{colours.get(o.status, 'white')}]{o.status}[/]", f"{o.seconds:.1f}" if o.seconds else "",
+                      o.message)
+    total = sum(o.seconds for o in outcomes)
+    table.add_row("total", "", f"{total:.1f}", "")
     console.print(table)
-    return code
+    if report:
+        console.print(f"report: {report}")

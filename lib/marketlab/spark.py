@@ -62,12 +62,24 @@ def get_spark(settings: Settings) -> SparkSession:
     """
     cfg = settings.spark
     if cfg.mode == "cluster":
-        spark = SparkSession.builder.appName(cfg.app_name).getOrCreate()
-        conf = spark.sparkContext.getConf()
-        for key, value in cfg.conf.items():
-            if not conf.contains(key):
-                spark.conf.set(key, value)
+        # SparkConf() holds what spark-submit set (--name, --conf, spark-defaults.conf);
+        # only keys it left unset are filled in, before the context starts so that core
+        # settings (executor sizes) still apply. --name wins over spark.app_name.
+        from pyspark import SparkConf, SparkContext
+
+        SparkContext._ensure_initialized()  # the JVM spark-submit started; SparkConf() reads its spark.* properties
+        submitted = SparkConf()
+        builder = SparkSession.builder
+        if not submitted.contains("spark.app.name"):
+            builder = builder.appName(cfg.app_name)
+        fill = {**_DELTA, "spark.sql.session.timeZone": "UTC", **cfg.conf}
+        for key, value in fill.items():
+            if not submitted.contains(key):
+                builder = builder.config(key, value)
+        spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel(cfg.log_level)
+        log.debug("spark %s attached: master=%s app=%s", spark.version, spark.sparkContext.master,
+                  spark.sparkContext.appName)
         return spark
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

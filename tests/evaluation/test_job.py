@@ -15,14 +15,15 @@ from marketlab.tables import Lake
 from .test_ab import synthetic_log
 
 
-def _load_job():
-    spec = importlib.util.spec_from_file_location("evaluation_job", ROOT / "jobs" / "evaluation.py")
+def _load_job(name="evaluation"):
+    spec = importlib.util.spec_from_file_location(f"{name}_job", ROOT / "jobs" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
 job = _load_job()
+export_job = _load_job("export")
 
 REQUIRED = {"campaign": "string", "arm": "string", "metric": "string", "segment": "string", "effect": "double",
             "ci_low": "double", "ci_high": "double", "p_value": "double", "p_adjusted": "double",
@@ -53,6 +54,7 @@ def test_job_is_idempotent_keeps_other_campaigns_and_exports(spark, tmp_path):
     cols = [c for c in first.columns if c not in ("evaluated_at", "run_id")]
     assert_df_equality(first.select(cols), again.where("campaign = 'hillstrom_2008'").select(cols),
                        ignore_row_order=True, allow_nan_equality=True)
+    export_job.main(JobContext("export", st, lake.spark, Lake(lake.spark, st), None))
     ex = lk.read("gold.campaign_export").toPandas()
     assert len(ex) == 2000 and ex.customer_key.str.len().eq(16).all()
     assert ex.is_holdout.mean() == pytest.approx(0.1, abs=0.03)
@@ -60,8 +62,10 @@ def test_job_is_idempotent_keeps_other_campaigns_and_exports(spark, tmp_path):
     assert len(csv) == 1 and len(pd.read_csv(csv[0])) == 2000
     mlflow.set_tracking_uri(st.tracking_uri())
     runs = mlflow.search_runs(experiment_names=[st.mlflow.experiment], output_format="list")
-    assert len(runs) == 3
-    arts = {a.path for a in MlflowClient().list_artifacts(runs[0].info.run_id, "evaluation")}
+    assert len(runs) == 4
+    assert sorted(r.data.tags["marketlab.job"] for r in runs) == ["evaluation"] * 3 + ["export"]
+    ev_run = next(r for r in runs if r.data.tags["marketlab.job"] == "evaluation")
+    arts = {a.path for a in MlflowClient().list_artifacts(ev_run.info.run_id, "evaluation")}
     assert "evaluation/forest.png" in arts
 
 

@@ -118,3 +118,40 @@ def latest_evaluations(evaluations: DataFrame, segment: str | None = None) -> Da
     w = Window.partitionBy(*keys).orderBy(F.col("evaluated_at").desc())
     out = evaluations.withColumn("_r", F.row_number().over(w)).where("_r = 1").drop("_r")
     return out if segment is None else out.where(F.col("segment") == segment)
+
+
+def next_wave_export(
+    campaign_log: DataFrame,
+    strategy: DataFrame | None,
+    *,
+    export,
+    control_arm: str,
+    treatment_col: str,
+    salt: str,
+    id_col: str = C.CUSTOMER_ID,
+) -> tuple[DataFrame, str]:
+    """The next wave's audience: the strategy's chosen actions, else a repeat of the test.
+
+    Args:
+        campaign_log: The evaluated campaign (``silver.campaign_log`` contract).
+        strategy: The strategy table (one chosen action per customer), or None when no
+            strategy has been made yet.
+        export: :class:`~marketlab.evaluation.params.ExportParams`.
+        control_arm: The "no e-mail" arm.
+        treatment_col: Arm column of ``campaign_log``.
+        salt: Pseudonymisation salt of ``customer_key`` (the repeat-test path).
+        id_col: Raw customer id column of ``campaign_log``.
+
+    Returns:
+        ``(export rows, audience description)``.
+    """
+    if strategy is not None:
+        audience, arm_col, arms, origin = strategy, export.arm_column, None, "strategy"
+    else:
+        audience = campaign_log.select(customer_key(id_col, salt).alias(export.key_column))
+        arms = sorted(r[0] for r in campaign_log.select(treatment_col).distinct().collect())
+        arm_col, origin = None, "re-randomized campaign"
+    rows = build_campaign_export(audience, campaign=export.campaign, control_arm=control_arm,
+                                 holdout_fraction=export.holdout_fraction, seed=export.seed, arm_col=arm_col,
+                                 arms=arms, key_col=export.key_column)
+    return rows, origin

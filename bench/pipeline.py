@@ -1,0 +1,101 @@
+"""Benchmark: wall time of the whole pipeline (every stage) on the real data and on a
+synthetic scale-up of it, in local mode, with per-stage times.
+
+The scale-up ingests the real files once, then replicates each bronze table ``--scale``
+times with disjoint invoice numbers, customer ids and source lines (the Hillstrom and
+sessions customers are keyed by their source line, so copies are new customers), and runs
+the pipeline from ``clean`` on it. Goals (docs/BENCHMARKS.md): real data <= 10 min on 2
+cores; the scale-up <= ``scale`` x the real time.
+
+    .venv/bin/python bench/pipeline.py [--profile fast] [--scale 10] [--master local[2]]
+
+``--scale 1`` skips the scale-up. Prints the figures, then ONE JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from pyspark.sql import DataFrame  # noqa: E402
+from pyspark.sql import functions as F  # noqa: E402
+
+from clean_features import scale_up as scale_orders  # noqa: E402
+from marketlab.config import load_settings  # noqa: E402
+from marketlab.pipeline_runner import run_pipeline  # noqa: E402
+from marketlab.profiles import profile_overrides  # noqa: E402
+from marketlab.tables import Lake  # noqa: E402
+
+CONF = str(ROOT / "conf" / "local.yaml")
+
+
+def scale_rows(df: DataFrame, k: int) -> DataFrame:
+    """``k`` copies of a bronze table whose rows are keyed by source line."""
+    n = df.count()
+    copies = df.sparkSession.range(k).withColumnRenamed("id", "_copy")
+    return (df.crossJoin(F.broadcast(copies)).withColumn("_line", F.col("_line") + F.col("_copy") * n)
+            .drop("_copy"))
+
+
+def overrides(work: Path, name: str, master: str, profile: str | None) -> tuple[str, ...]:
+    return (*profile_overrides(profile, CONF), f"lake_root={work / name / 'lake'}",
+            f"mlflow.tracking_uri=sqlite:///{work / name / 'mlflow.db'}",
+            f"mlflow.artifact_root={work / name / 'artifacts'}", f"spark.master={master}", "spark.conf.spark.ui.enabled=false")
+
+
+def timed(ovr: tuple[str, ...], from_stage: str | None = None) -> dict:
+    t0 = time.perf_counter()
+    res = run_pipeline(CONF, ovr, force=True, from_stage=from_stage)
+    total = time.perf_counter() - t0
+    if res.exit_code:
+        raise SystemExit(f"pipeline failed: {[(s.stage, s.status, s.message) for s in res.stages]}")
+    return {"total_s": total, "stages": {s.stage: round(s.seconds, 1) for s in res.stages}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=int, default=10)
+    ap.add_argument("--master", default="local[2]")
+    ap.add_argument("--profile", default=None, help="conf profile, e.g. fast (default: the full conf)")
+    ap.add_argument("--workdir", default=None)
+    args = ap.parse_args()
+    from marketlab.spark import get_spark
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-pipeline-"))
+    real_ovr = overrides(work, "real", args.master, args.profile)
+    real = timed(real_ovr)
+    out = {"bench": "pipeline", "master": args.master, "profile": args.profile or "default", "scale": args.scale,
+           "real_total_s": round(real["total_s"], 1), "real_stages_s": real["stages"]}
+    print(f"master {args.master}; profile {out['profile']}; workdir {work}")
+    print(f"  real: {real['total_s']:.1f} s  " + "  ".join(f"{k} {v}" for k, v in real["stages"].items()))
+    if args.scale > 1:
+        big_ovr = overrides(work, f"x{args.scale}", args.master, args.profile)
+        st_real = load_settings(CONF, list(real_ovr))
+        st_big = load_settings(CONF, list(big_ovr))
+        spark = get_spark(st_real)
+        src, dst = Lake(spark, st_real), Lake(spark, st_big)
+        dst.write(scale_orders(src.read("bronze.orders"), args.scale), "bronze.orders")
+        dst.write(scale_rows(src.read("bronze.campaign_log"), args.scale), "bronze.campaign_log")
+        dst.write(scale_rows(src.read("bronze.sessions"), args.scale), "bronze.sessions")
+        rows = {t: dst.read(t).count() for t in ("bronze.orders", "bronze.campaign_log", "bronze.sessions")}
+        big = timed(big_ovr, from_stage="clean")
+        real_wo_ingest = real["total_s"] - real["stages"].get("ingest", 0.0)
+        ratio = big["total_s"] / real_wo_ingest
+        print(f"  x{args.scale}: {big['total_s']:.1f} s  " + "  ".join(f"{k} {v}" for k, v in big["stages"].items()))
+        print(f"  rows {rows}; scale-up cost (clean..end) {ratio:.2f}x for {args.scale}x rows (goal <= {args.scale}x)")
+        out.update({"scaled_rows": rows, "scaled_total_s": round(big["total_s"], 1), "scaled_stages_s": big["stages"],
+                    "cost_ratio": round(ratio, 3), "linear": ratio <= args.scale})
+    out["real_within_10_min"] = real["total_s"] <= 600
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,576 @@
+"""Gather the report's inputs: lake tables aggregated in Spark, MLflow runs of each job.
+
+Only small frames reach the driver: histograms, per-day / per-bucket / per-bin sums,
+tables that are small by construction (quality results, profiles, status, summaries).
+Anything that cannot be read becomes :class:`~marketlab.report.model.Unavailable` with the
+reason, so the report renders whatever exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from marketlab import constants as C
+from marketlab.config import Settings
+from marketlab.report.model import Unavailable
+from marketlab.tables import Lake, TableNotFoundError
+
+log = logging.getLogger(__name__)
+
+DEV_SALT = "marketlab-dev-salt"  # what the effect / strategy jobs use when the salt env var is unset
+SCORE_BINS = 200
+
+JOBS = ("ingest", "clean", "features", "segments", "behaviour", "recommend", "forecast", "inventory", "effect",
+        "evaluation", "strategy")
+
+
+@dataclass
+class Hist:
+    """A histogram computed in Spark.
+
+    Attributes:
+        bins: ``lo, hi, count`` (edges in the value's units; log-spaced when ``log``).
+        stats: ``rows, mean, p50, p90, p99, min, max`` (+ ``non_positive`` when ``log``).
+        label: Axis label.
+        log: Log-spaced bins (the value was strictly positive).
+    """
+
+    bins: pd.DataFrame
+    stats: dict[str, float]
+    label: str
+    log: bool = False
+
+
+@dataclass
+class JobRun:
+    """What the report uses of one job's latest finished MLflow run."""
+
+    job: str
+    run_id: str
+    start_time: pd.Timestamp | None
+    metrics: dict[str, float]
+    params: dict[str, str]
+    tags: dict[str, str]
+
+
+NA = Unavailable("not collected")
+
+
+@dataclass
+class ReportInputs:
+    """Everything the sections render; each field is the data or :class:`Unavailable`."""
+
+    # data quality
+    quality_results: Any = NA
+    audit_counts: Any = NA
+    ingest_log: Any = NA
+    # distributions
+    order_values: Any = NA
+    quantities: Any = NA
+    rfm: Any = NA
+    # segments
+    segment_profiles: Any = NA
+    # purchase intent
+    intent_bins: Any = NA
+    intent_confusion: Any = NA
+    intent_info: Any = NA
+    behaviour_importance: Any = NA
+    # recommender
+    recommendations: Any = NA
+    # forecast
+    demand_history: Any = NA
+    forecasts: Any = NA
+    forecast_backtest: Any = NA
+    # inventory
+    inventory_status: Any = NA
+    inventory_plan: Any = NA
+    # uplift, A/B, strategy
+    uplift_buckets: Any = NA
+    effect_importance: Any = NA
+    evaluations: Any = NA
+    strategy_summary: Any = NA
+    # MLflow: job -> JobRun | Unavailable
+    runs: dict[str, Any] = field(default_factory=dict)
+    # lineage
+    versions: dict[str, int] = field(default_factory=dict)
+    settings_info: dict[str, Any] = field(default_factory=dict)
+
+    def metrics(self, job: str) -> dict[str, float] | Unavailable:
+        """Metrics of ``job``'s latest finished run, or why there are none."""
+        run = self.runs.get(job, Unavailable(f"no MLflow run of the {job} job was looked up"))
+        return run if isinstance(run, Unavailable) else run.metrics
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _writer_of(table: str) -> str | None:
+    from marketlab.pipeline import STAGES
+
+    return next((s.name for s in STAGES if table in s.outputs), None)
+
+
+def _missing_table(table: str) -> Unavailable:
+    stage = _writer_of(table)
+    hint = f": run the '{stage}' stage first" if stage else ""
+    return Unavailable(f"table {table} does not exist{hint}")
+
+
+def safe(what: str, fn: Callable[[], Any]) -> Any:
+    """``fn()``, or :class:`Unavailable` with the error (logged) if it raises."""
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - the report must render whatever exists
+        log.warning("report: %s failed: %s: %s", what, type(exc).__name__, exc)
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return Unavailable(f"{what} failed ({type(exc).__name__}: {msg[:300]})")
+
+
+class _Tables:
+    """Reads tables once, remembering which are missing."""
+
+    def __init__(self, lake: Lake):
+        self.lake = lake
+
+    def get(self, name: str) -> DataFrame | Unavailable:
+        if name not in self.lake.settings.catalog:
+            return Unavailable(f"table {name} is not in the catalog")
+        try:
+            return self.lake.read(name)
+        except TableNotFoundError:
+            return _missing_table(name)
+
+
+def _cols(df: DataFrame, name: str, needed: list[str]) -> None:
+    absent = [c for c in needed if c not in df.columns]
+    if absent:
+        raise ValueError(f"{name} lacks column(s) {absent}")
+
+
+def _latest(df: DataFrame, col: str) -> DataFrame:
+    """Rows of the latest value of ``col`` (e.g. the latest ``as_of`` cutoff)."""
+    last = df.agg(F.max(col)).first()[0]
+    return df.where(F.col(col) == F.lit(last)) if last is not None else df
+
+
+# --- Spark aggregations -------------------------------------------------------------------------
+
+
+def histogram(df: DataFrame, col: str, bins: int, label: str, log_scale: bool = False,
+              discrete: bool | None = None) -> Hist | Unavailable:
+    """Histogram of ``col`` in two Spark passes (bounds and stats, then bucket counts).
+
+    Bins span the 0.1 %-99.9 % approximate quantiles (log10-spaced with ``log_scale``,
+    where non-positive values are left out and counted); values beyond them are counted
+    in the end bins. Integer columns (``discrete``, default: from the column type) get
+    edges on half-integers, so every bin holds whole values (no empty comb teeth).
+    """
+    from pyspark.ml.feature import Bucketizer
+    from pyspark.sql.types import IntegralType
+
+    if discrete is None:
+        discrete = isinstance(df.schema[col].dataType, IntegralType)
+    v = F.col(col).cast("double")
+    base = df.select(v.alias("v")).where(F.col("v").isNotNull() & ~F.isnan("v"))
+    kept = F.when(F.col("v") > 0, F.col("v")) if log_scale else F.col("v")  # null: left out of the stats
+    x = F.log10(kept) if log_scale else kept
+    q = [0.001, 0.5, 0.9, 0.99, 0.999]
+    row = base.agg(F.count(kept).alias("rows"), F.mean(kept).alias("mean"), F.min(kept).alias("min"),
+                   F.max(kept).alias("max"), F.percentile_approx(x, q, 10000).alias("q"),
+                   F.sum((F.col("v") <= 0).cast("long")).alias("non_positive")).first()
+    non_positive = int(row["non_positive"] or 0)
+    if log_scale:
+        base = base.where(F.col("v") > 0)
+    if not row["rows"]:
+        return Unavailable(f"no {'positive ' if log_scale else ''}values of {col}")
+    to_v = (lambda z: 10 ** z) if log_scale else (lambda z: z)
+    to_x = (lambda z: math.log10(z)) if log_scale else (lambda z: z)
+    lo, p50, p90, p99, hi = (float(z) for z in row["q"])
+    vmin, vmax = float(row["min"]), float(row["max"])
+    if hi <= lo:
+        lo, hi = to_x(vmin), to_x(vmax)
+    if hi <= lo:
+        hi = lo + 1.0
+    edges = [to_v(lo + i * (hi - lo) / bins) for i in range(bins + 1)]
+    if discrete:
+        half = sorted({math.floor(e) + 0.5 for e in edges} | {math.floor(edges[0]) - 0.5})
+        edges = [e for e in half if not log_scale or e > 0] or [0.5, 1.5]
+        if len(edges) < 2:
+            edges = [edges[0], edges[0] + 1.0]
+    splits = [-float("inf"), *edges[1:-1], float("inf")]
+    if len(splits) < 3:  # one bin: Bucketizer needs at least three splits
+        splits = [-float("inf"), edges[0], float("inf")]
+    bucketed = Bucketizer(splits=splits, inputCol="v", outputCol="b").transform(base)
+    counts = {int(r["b"]): int(r["count"]) for r in bucketed.groupBy("b").count().collect()}
+    n_bins = len(splits) - 1
+    if n_bins != len(edges) - 1:  # the single-bin case above: fold everything into one bin
+        edges, counts = [edges[0], edges[-1] if edges[-1] > edges[0] else edges[0] + 1.0], {0: sum(counts.values())}
+    frame = pd.DataFrame({"lo": edges[:-1], "hi": edges[1:], "count": [counts.get(i, 0) for i in range(len(edges) - 1)]})
+    stats = {"rows": int(row["rows"]), "mean": float(row["mean"]), "p50": to_v(p50), "p90": to_v(p90),
+             "p99": to_v(p99), "min": vmin, "max": vmax}
+    if log_scale:
+        stats["non_positive"] = int(non_positive)
+    return Hist(frame, stats, label, log_scale)
+
+
+def quality_results(t: _Tables) -> pd.DataFrame | Unavailable:
+    """quality.results of the latest checked version of each table."""
+    df = t.get("quality.results")
+    if isinstance(df, Unavailable):
+        return df
+    latest = df.groupBy("table").agg(F.max("version").alias("version"))
+    out = df.join(latest, ["table", "version"]).select(
+        "table", "version", "expectation", "kind", "column", "severity", "passed", "offending", "rows", "detail",
+        "checked_at")
+    return out.orderBy("passed", "table", "expectation").toPandas()
+
+
+def audit_counts(t: _Tables) -> pd.DataFrame | Unavailable:
+    df = t.get("silver._audit")
+    if isinstance(df, Unavailable):
+        return df
+    return (df.groupBy("source_table", "table", "action", "reason").count().withColumnRenamed("count", "rows")
+              .orderBy("source_table", "action", F.desc("rows")).toPandas())
+
+
+def ingest_log(t: _Tables) -> pd.DataFrame | Unavailable:
+    df = t.get("ops.ingest_log")
+    if isinstance(df, Unavailable):
+        return df
+    cols = [c for c in ("source", "file", "status", "records", "bronze_rows", "rejected_rows", "table",
+                        "table_version", "ingested_at") if c in df.columns]
+    out = df.select(*cols).orderBy(F.desc("ingested_at") if "ingested_at" in cols else F.lit(1)).limit(200).toPandas()
+    if "file" in out:
+        out["file"] = out["file"].map(lambda p: str(p).rstrip("/").rsplit("/", 1)[-1])
+    return out
+
+
+def order_distributions(t: _Tables, bins: int) -> tuple[Any, Any]:
+    df = t.get("silver.order_lines")
+    if isinstance(df, Unavailable):
+        return df, df
+    _cols(df, "silver.order_lines", [C.INVOICE_NO, C.AMOUNT, C.QUANTITY])
+    orders = df.groupBy(C.INVOICE_NO).agg(F.sum(C.AMOUNT).alias("order_value"))
+    values = safe("order value histogram",
+                  lambda: histogram(orders, "order_value", bins, "order value (sum of line amounts)", log_scale=True))
+    quantities = safe("quantity histogram", lambda: histogram(df, C.QUANTITY, bins, "units per order line", log_scale=True))
+    return values, quantities
+
+
+RFM = (("recency_days", "recency (days since last order)", False), ("frequency", "frequency (orders)", True),
+       ("monetary", "monetary (net revenue)", True))
+
+
+def rfm_distributions(t: _Tables, bins: int) -> dict[str, Any] | Unavailable:
+    df = t.get("gold.customer_features")
+    if isinstance(df, Unavailable):
+        return df
+    if C.AS_OF in df.columns:
+        df = _latest(df, C.AS_OF)
+    out = {}
+    for col, label, log_scale in RFM:
+        out[col] = (Unavailable(f"gold.customer_features has no column {col}") if col not in df.columns
+                    else safe(f"{col} histogram", lambda c=col, lb=label, ls=log_scale: histogram(df, c, bins, lb, ls)))
+    return out
+
+
+def segment_profiles(t: _Tables) -> pd.DataFrame | Unavailable:
+    df = t.get("gold.segment_profiles")
+    if isinstance(df, Unavailable):
+        return df
+    if C.AS_OF in df.columns:
+        df = _latest(df, C.AS_OF)
+    return df.orderBy("segment").toPandas()
+
+
+def purchase_intent(t: _Tables) -> tuple[Any, Any, Any]:
+    """Score bins, confusion counts and model info of the test split of gold.purchase_intent."""
+    df = t.get("gold.purchase_intent")
+    if isinstance(df, Unavailable):
+        return df, df, df
+    _cols(df, "gold.purchase_intent", [C.LABEL, "probability", "prediction"])
+    df = df.where(F.col(C.LABEL).isNotNull() & F.col("probability").isNotNull())
+    b = F.least(F.floor(F.col("probability") * SCORE_BINS), F.lit(SCORE_BINS - 1)).cast("int")
+
+    def score_bins(frame: DataFrame) -> pd.DataFrame:
+        return (frame.groupBy(b.alias("bin")).agg(F.count(F.lit(1)).alias("n"),
+                                                  F.sum(F.col(C.LABEL).cast("long")).alias("n_pos"),
+                                                  F.sum("probability").alias("sum_prob")).toPandas())
+
+    split, bins = "all sessions", pd.DataFrame()
+    if "split" in df.columns:  # the held-out test split when there is one
+        bins = score_bins(df.where(F.col("split") == "test"))
+        if not bins.empty:
+            df, split = df.where(F.col("split") == "test"), "test split"
+    if bins.empty:
+        bins = score_bins(df)
+    if bins.empty:
+        un = Unavailable("gold.purchase_intent has no scored rows with a label")
+        return un, un, un
+    bins["p_mid"] = (bins["bin"] + 0.5) / SCORE_BINS
+    conf = df.groupBy(C.LABEL, "prediction").agg(F.count(F.lit(1)).alias("n")).toPandas()
+    info_cols = [c for c in ("model", "threshold", "run_id", "scored_at") if c in df.columns]
+    first = df.select(*info_cols).first() if info_cols else None
+    info = {"split": split, **({c: first[c] for c in info_cols} if first else {})}
+    return bins.sort_values("bin").reset_index(drop=True), conf, info
+
+
+def recommendations(t: _Tables) -> pd.DataFrame | Unavailable:
+    df = t.get("gold.recommendations")
+    if isinstance(df, Unavailable):
+        return df
+    return (df.groupBy("source").agg(F.countDistinct(C.CUSTOMER_KEY).alias("customers"), F.count(F.lit(1)).alias("rows"),
+                                     F.countDistinct(C.ITEM_ID).alias("distinct_items"), F.max("rank").alias("max_rank"))
+              .orderBy(F.desc("rows")).toPandas())
+
+
+def forecast_inputs(t: _Tables, history_days: int) -> tuple[Any, Any, Any]:
+    """Daily totals (per warehouse) of the forecast and of the actual demand before it, and the backtest."""
+    backtest = t.get("gold.forecast_backtest")
+    backtest = backtest if isinstance(backtest, Unavailable) else backtest.orderBy("model", "cutoff").toPandas()
+    fc = t.get("gold.forecasts")
+    if isinstance(fc, Unavailable):
+        return Unavailable(f"no forecast horizon to align the history to ({fc.reason})"), fc, backtest
+    _cols(fc, "gold.forecasts", [C.ITEM_ID, C.WAREHOUSE, C.DATE, "p50", "p90"])
+    meta_cols = [c for c in ("model", "model_version", "made_at") if c in fc.columns]
+    fc_daily = (fc.groupBy(C.WAREHOUSE, C.DATE).agg(F.sum("p50").alias("p50"), F.sum("p90").alias("p90"),
+                                                    F.countDistinct(C.ITEM_ID).alias("items"))
+                  .orderBy(C.WAREHOUSE, C.DATE).toPandas())
+    if fc_daily.empty:
+        return Unavailable("gold.forecasts is empty"), Unavailable("gold.forecasts is empty"), backtest
+    fc_daily.attrs["meta"] = fc.select(*meta_cols).first().asDict() if meta_cols else {}
+    if "model" in fc.columns:  # forecasts mix the LSTM with fallbacks for short / sparse series
+        fc_daily.attrs["series_per_model"] = {
+            r["model"]: int(r["n"]) for r in fc.select("model", C.ITEM_ID, C.WAREHOUSE).distinct()
+            .groupBy("model").agg(F.count(F.lit(1)).alias("n")).collect()}
+    start = fc_daily[C.DATE].min()
+    demand = t.get("gold.demand_daily")
+    if isinstance(demand, Unavailable):
+        return demand, fc_daily, backtest
+    series = fc.select(C.ITEM_ID, C.WAREHOUSE).distinct()
+    lo = pd.Timestamp(start) - pd.Timedelta(days=history_days)
+    hist = (demand.where((F.col(C.DATE) >= F.lit(lo.date())) & (F.col(C.DATE) < F.lit(pd.Timestamp(start).date())))
+                  .join(series, [C.ITEM_ID, C.WAREHOUSE], "left_semi")
+                  .groupBy(C.WAREHOUSE, C.DATE).agg(F.sum("units").alias("units"))
+                  .orderBy(C.WAREHOUSE, C.DATE).toPandas())
+    return hist, fc_daily, backtest
+
+
+def inventory_inputs(t: _Tables) -> tuple[Any, Any]:
+    status = t.get("gold.inventory_status")
+    status = status if isinstance(status, Unavailable) else status.orderBy("scenario", C.WAREHOUSE).toPandas()
+    plan = t.get("gold.inventory_plan")
+    if not isinstance(plan, Unavailable):
+        sums = [c for c in ("order_qty", "arrival_qty", "inventory_end", "shortage", "safety_stock", "demand_p50",
+                            "actual_demand", "realized_shortage") if c in plan.columns]
+        keys = [c for c in ("scenario", C.WAREHOUSE, "period", "period_start") if c in plan.columns]
+        plan = (plan.groupBy(*keys).agg(*[F.sum(c).alias(c) for c in sums], F.countDistinct(C.ITEM_ID).alias("items"))
+                    .orderBy(*keys).toPandas())
+    return status, plan
+
+
+def uplift_buckets(t: _Tables, settings: Settings, points: int, salt_env: str) -> pd.DataFrame | Unavailable:
+    """Held-out customers of gold.uplift_scores bucketed by predicted uplift, with observed outcomes.
+
+    The scores carry only the pseudonymised ``customer_key``; it is rebuilt from
+    silver.campaign_log with the same salt the effect job used (``salt_env``, else the
+    development salt) to attach treatment and outcomes.
+    """
+    from marketlab.effect.data import pseudonymise
+
+    scores = t.get("gold.uplift_scores")
+    if isinstance(scores, Unavailable):
+        return scores
+    campaign = t.get(settings.jobs.effect.input_table)
+    if isinstance(campaign, Unavailable):
+        return campaign
+    p = settings.jobs.effect
+    _cols(scores, "gold.uplift_scores", [C.CUSTOMER_KEY, "action", "outcome", "uplift"])
+    outcomes = [o for o in p.outcomes if o in campaign.columns]
+    if not outcomes:
+        return Unavailable(f"{p.input_table} has none of the outcomes {list(p.outcomes)}")
+    salt = os.environ.get(salt_env) or DEV_SALT
+    camp = pseudonymise(campaign, salt).select(C.CUSTOMER_KEY, F.col(C.CAMPAIGN_TREATMENT).alias("_arm"), *outcomes)
+    sc = scores
+    holdout = "is_holdout" in scores.columns and scores.where(F.col("is_holdout")).limit(1).count() > 0
+    if holdout:
+        sc = scores.where(F.col("is_holdout"))
+    joined = sc.join(camp, C.CUSTOMER_KEY).where((F.col("_arm") == F.col("action")) | (F.col("_arm") == F.lit(p.control)))
+    treated = (F.col("_arm") == F.col("action")).cast("double")
+    y = F.coalesce(*[F.when(F.col("outcome") == o, F.col(o).cast("double")) for o in outcomes], F.lit(None))
+    w = Window.partitionBy("action", "outcome").orderBy(F.desc("uplift"))
+    bucket = F.least(F.floor(F.percent_rank().over(w) * points), F.lit(points - 1)).cast("int")
+    out = (joined.select("action", "outcome", treated.alias("t"), y.alias("y"), bucket.alias("bucket"))
+                 .where(F.col("y").isNotNull())
+                 .groupBy("action", "outcome", "bucket")
+                 .agg(F.sum("t").alias("n_t"), F.sum(1 - F.col("t")).alias("n_c"),
+                      F.sum(F.col("y") * F.col("t")).alias("y_t"), F.sum(F.col("y") * (1 - F.col("t"))).alias("y_c"))
+                 .orderBy("action", "outcome", "bucket").toPandas())
+    if out.empty:
+        return Unavailable("no uplift score matched a campaign customer: is the pseudonym salt "
+                           f"(${salt_env}) the one the effect job used?")
+    out.attrs["holdout_only"] = holdout
+    return out
+
+
+def qini_buckets(lake: Lake, settings: Settings, points: int | None = None) -> pd.DataFrame | Unavailable:
+    """:func:`uplift_buckets` of a lake (for notebooks): the data of the Qini curves, or why not."""
+    p = settings.jobs.report
+    return safe("bucketing gold.uplift_scores",
+                lambda: uplift_buckets(_Tables(lake), settings, points or p.qini_points, p.pseudonym_salt_env))
+
+
+def evaluations(t: _Tables) -> pd.DataFrame | Unavailable:
+    df = t.get("gold.campaign_evaluations")
+    if isinstance(df, Unavailable):
+        return df
+    _cols(df, "gold.campaign_evaluations", ["arm", "metric", "segment", "effect", "ci_low", "ci_high"])
+    n_segments = df.where(F.col("segment") != "all").count()
+    out = df.where(F.col("segment") == "all").orderBy("campaign", "arm", "metric").toPandas()
+    out.attrs["segment_rows"] = int(n_segments)
+    return out
+
+
+def strategy_summary(t: _Tables) -> pd.DataFrame | Unavailable:
+    df = t.get("gold.strategy_summary")
+    if isinstance(df, Unavailable):
+        return df
+    return df.orderBy("segment", "action").toPandas()
+
+
+# --- MLflow --------------------------------------------------------------------------------------
+
+
+class MlflowRuns:
+    """The latest finished run per job (tag ``marketlab.job``) in the settings' experiment."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.uri = settings.tracking_uri()
+        self.problem: str | None = None
+        self.client = None
+        self.experiment_id = None
+        if self.uri.startswith("sqlite:///") and not Path(self.uri[len("sqlite:///"):]).is_file():
+            self.problem = f"no MLflow store at {self.uri}"
+            return
+        from mlflow.tracking import MlflowClient
+
+        try:
+            self.client = MlflowClient(tracking_uri=self.uri)
+            exp = self.client.get_experiment_by_name(settings.mlflow.experiment)
+        except Exception as exc:  # noqa: BLE001
+            self.problem = f"MLflow store {self.uri} cannot be read ({type(exc).__name__})"
+            return
+        if exp is None:
+            self.problem = f"no MLflow experiment '{settings.mlflow.experiment}' in {self.uri}"
+        else:
+            self.experiment_id = exp.experiment_id
+
+    def latest(self, job: str) -> JobRun | Unavailable:
+        if self.problem:
+            return Unavailable(self.problem)
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`marketlab.job` = '{job}' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"], max_results=1)
+        if not runs:
+            return Unavailable(f"no finished MLflow run of the {job} job in experiment '{self.settings.mlflow.experiment}'")
+        r = runs[0]
+        start = pd.Timestamp(r.info.start_time, unit="ms") if r.info.start_time else None
+        return JobRun(job, r.info.run_id, start, dict(r.data.metrics), dict(r.data.params), dict(r.data.tags))
+
+    def artifact_csvs(self, run: JobRun | Unavailable, folder: str, prefix: str = "") -> dict[str, pd.DataFrame] | Unavailable:
+        """CSV artifacts under ``folder`` whose name starts with ``prefix`` (name -> frame)."""
+        if isinstance(run, Unavailable):
+            return run
+        files = [a.path for a in self.client.list_artifacts(run.run_id, folder)
+                 if not a.is_dir and a.path.endswith(".csv") and a.path.rsplit("/", 1)[-1].startswith(prefix)]
+        if not files:
+            return Unavailable(f"the {run.job} run {run.run_id[:8]} logged no {folder}/{prefix}*.csv")
+        out = {}
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bars in job logs
+        with tempfile.TemporaryDirectory() as tmp:
+            for path in files:
+                local = self.client.download_artifacts(run.run_id, path, tmp)
+                out[path.rsplit("/", 1)[-1]] = pd.read_csv(local)
+        return out
+
+
+# --- all inputs ------------------------------------------------------------------------------------
+
+
+def collect_inputs(lake: Lake, settings: Settings) -> ReportInputs:
+    """Read everything the report shows; never raises for a missing or broken input.
+
+    The lake aggregations are independent small Spark jobs: they are submitted from
+    ``jobs.report.threads`` driver threads at once (Spark schedules concurrent jobs of
+    one session), which mostly saves Delta-log and job-start latency.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    p = settings.jobs.report
+    t = _Tables(lake)
+    inp = ReportInputs()
+    work = {
+        "quality": ("reading quality.results", lambda: quality_results(t)),
+        "audit": ("counting silver._audit", lambda: audit_counts(t)),
+        "ingest": ("reading ops.ingest_log", lambda: ingest_log(t)),
+        "orders": ("order distributions", lambda: order_distributions(t, p.histogram_bins)),
+        "rfm": ("RFM distributions", lambda: rfm_distributions(t, p.histogram_bins)),
+        "profiles": ("reading gold.segment_profiles", lambda: segment_profiles(t)),
+        "intent": ("aggregating gold.purchase_intent", lambda: purchase_intent(t)),
+        "recs": ("summarising gold.recommendations", lambda: recommendations(t)),
+        "forecast": ("aggregating gold.forecasts", lambda: forecast_inputs(t, p.history_days)),
+        "inventory": ("aggregating the inventory plan", lambda: inventory_inputs(t)),
+        "uplift": ("bucketing gold.uplift_scores",
+                   lambda: uplift_buckets(t, settings, p.qini_points, p.pseudonym_salt_env)),
+        "evaluations": ("reading gold.campaign_evaluations", lambda: evaluations(t)),
+        "strategy": ("reading gold.strategy_summary", lambda: strategy_summary(t)),
+    }
+    if p.threads > 1:
+        with ThreadPoolExecutor(max_workers=p.threads, thread_name_prefix="report") as pool:
+            futures = {k: pool.submit(safe, what, fn) for k, (what, fn) in work.items()}
+            got = {k: f.result() for k, f in futures.items()}
+    else:
+        got = {k: safe(what, fn) for k, (what, fn) in work.items()}
+
+    def split(value: Any, n: int) -> tuple:
+        return value if isinstance(value, tuple) else (value,) * n
+
+    inp.quality_results, inp.audit_counts, inp.ingest_log = got["quality"], got["audit"], got["ingest"]
+    inp.order_values, inp.quantities = split(got["orders"], 2)
+    inp.rfm, inp.segment_profiles = got["rfm"], got["profiles"]
+    inp.intent_bins, inp.intent_confusion, inp.intent_info = split(got["intent"], 3)
+    inp.recommendations = got["recs"]
+    inp.demand_history, inp.forecasts, inp.forecast_backtest = split(got["forecast"], 3)
+    inp.inventory_status, inp.inventory_plan = split(got["inventory"], 2)
+    inp.uplift_buckets, inp.evaluations, inp.strategy_summary = got["uplift"], got["evaluations"], got["strategy"]
+
+    ml = safe("opening the MLflow store", lambda: MlflowRuns(settings))
+    for job in JOBS:
+        inp.runs[job] = ml if isinstance(ml, Unavailable) else safe(f"looking up the {job} run", lambda j=job: ml.latest(j))
+    if not isinstance(ml, Unavailable):
+        imp = safe("downloading the behaviour feature importance",
+                   lambda: ml.artifact_csvs(inp.runs["behaviour"], "behaviour", "feature_importance"))
+        inp.behaviour_importance = imp if isinstance(imp, Unavailable) else next(iter(imp.values()))
+        inp.effect_importance = safe("downloading the effect feature importances",
+                                     lambda: ml.artifact_csvs(inp.runs["effect"], "effect", "importance_"))
+    else:
+        inp.behaviour_importance = inp.effect_importance = ml
+    inp.versions = dict(sorted(lake.reads.items()))
+    inp.settings_info = {"lake_root": settings.resolve(settings.lake_root), "tracking_uri": settings.tracking_uri(),
+                         "experiment": settings.mlflow.experiment, "env": settings.env,
+                         "effect_outcomes": list(settings.jobs.effect.outcomes),
+                         "effect_control": settings.jobs.effect.control,
+                         "recommend_k": settings.jobs.recommend.k, "top_features": p.top_features,
+                         "max_table_rows": p.max_table_rows}
+    return inp

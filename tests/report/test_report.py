@@ -1,0 +1,198 @@
+"""The run report end to end: built from a small lake, opened in headless Chromium, logged by its job."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from marketlab.config import load_settings
+from marketlab.report import sections as S
+from marketlab.report.build import LATEST, make_report
+from marketlab.report.collect import histogram
+from marketlab.report.model import Unavailable
+from marketlab.tables import Lake
+
+ROOT = Path(__file__).resolve().parents[2]
+# Anything that would make the browser fetch something: src/href/url() with a scheme other than data:.
+EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?(?!data:|#)[a-z][a-z0-9+.-]*:|url\(\s*["']?(?!data:)[a-z]+:|@import""",
+                      re.IGNORECASE)
+
+
+def _settings(small_lake, tmp: Path, *extra: str):
+    return load_settings(ROOT / "conf" / "test.yaml", [*small_lake.overrides, f"jobs.report.reports_dir={tmp}", *extra])
+
+
+@pytest.fixture(scope="module")
+def report(spark, small_lake, tmp_path_factory):
+    """The report of the full small lake (built once for the module)."""
+    out = tmp_path_factory.mktemp("reports")
+    st = _settings(small_lake, out)
+    t0 = time.perf_counter()
+    res = make_report(Lake(spark, st), st, run_id="0123456789abcdef")
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def _section_html(html: str, key: str) -> str:
+    m = re.search(rf'<section id="{key}">(.*?)</section>', html, re.S)
+    assert m, f"no section {key}"
+    return m.group(1)
+
+
+def test_report_has_every_section_and_nothing_missing(report):
+    html = report.path.read_text()
+    assert report.path.name.startswith("report-") and report.path.name.endswith("-0123456789ab.html")
+    assert (report.path.parent / LATEST).read_text() == html
+    for key, title in S.TITLES.items():
+        assert f'<section id="{key}">' in html and f"<h2>{title}</h2>" in html
+    # the small lake has every input: no section may fall back to a note
+    assert report.partial == [], [(s.title, s.unavailable) for s in report.sections if s.unavailable]
+    assert "not available" not in html
+    assert html.count("<img") >= 18
+
+
+def test_report_is_self_contained(report):
+    html = report.path.read_text()
+    assert not EXTERNAL.search(html), EXTERNAL.search(html).group(0)
+    assert "http://" not in html and "https://" not in html
+    assert "<script" not in html and "<link" not in html
+    srcs = re.findall(r'<img[^>]*\ssrc="([^"]*)"', html)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+
+
+def test_report_numbers_match_the_lake(report):
+    html = report.path.read_text()
+    quality = _section_html(html, "quality")
+    # 9 passing + 1 failing expectation on the latest versions; the failed v0 row is not shown
+    assert '<td class="txt">expectations checked</td><td class="num">10</td>' in quality
+    assert '<td class="txt">failed (warning)</td><td class="num">1</td>' in quality
+    assert "latest date 2011-12-09" in quality and "0 rows" not in quality
+    segments = _section_html(html, "segments")
+    assert "top_value_frequent" in segments
+    lineage = _section_html(html, "lineage")
+    assert "gold.uplift_scores" in lineage and "gold.forecasts" in lineage
+
+
+def test_histogram_bins_integers_exactly(spark):
+    df = spark.createDataFrame([(v,) for v in [1, 1, 2, 3, 3, 3, 10]], "q int")
+    h = histogram(df, "q", bins=40, label="q")
+    assert h.bins["count"].sum() == 7
+    # every bin edge is a half-integer and each value sits in its own bin
+    assert all((e * 2) % 2 == 1 for e in [*h.bins["lo"], h.bins["hi"].iloc[-1]])
+    counts = {int(lo + 0.5): c for lo, c in zip(h.bins["lo"], h.bins["count"]) if c}
+    assert counts == {1: 2, 2: 1, 3: 3, 10: 1}
+    assert h.stats["rows"] == 7 and h.stats["max"] == 10
+    logged = histogram(spark.createDataFrame([(-1.0,), (0.0,), (1.0,), (100.0,)], "v double"), "v", 10, "v", log_scale=True)
+    assert logged.stats["non_positive"] == 2 and logged.bins["count"].sum() == 2
+
+
+def test_missing_tables_and_store_give_notes(spark, small_lake, tmp_path):
+    """A lake without gold.forecasts / gold.uplift_scores and no MLflow store: notes, not a crash."""
+    lake_copy = tmp_path / "lake"
+    for table in ("gold/forecast_backtest", "gold/inventory_plan", "gold/inventory_status", "silver/campaign_log"):
+        shutil.copytree(small_lake.lake_root / table, lake_copy / table)
+    st = load_settings(ROOT / "conf" / "test.yaml", [f"lake_root={lake_copy}", f"jobs.report.reports_dir={tmp_path / 'r'}",
+                                                    f"mlflow.tracking_uri=sqlite:///{tmp_path / 'none' / 'mlflow.db'}"])
+    res = make_report(Lake(spark, st), st)
+    html = res.path.read_text()
+    assert not (tmp_path / "none").exists()  # reading the report never creates a store
+    forecast = _section_html(html, "forecast")
+    assert "not available: table gold.forecasts does not exist: run the &#x27;forecast&#x27; stage first" in forecast
+    assert "<img" in forecast  # the backtest is still there
+    assert "not available: table gold.uplift_scores does not exist" in _section_html(html, "uplift")
+    assert f"not available: no MLflow store at sqlite:///{tmp_path / 'none' / 'mlflow.db'}" in _section_html(html, "recommend")
+    inventory = _section_html(html, "inventory")
+    assert "gold.inventory_status" in inventory and "<img" in inventory
+    for title in ("Demand forecast", "Uplift (Qini)", "Recommender"):
+        assert title in res.partial
+
+
+def test_report_of_an_empty_lake_renders(spark, tmp_path):
+    st = load_settings(ROOT / "conf" / "test.yaml", [f"lake_root={tmp_path / 'empty'}",
+                                                    f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
+                                                    f"jobs.report.reports_dir={tmp_path / 'r'}"])
+    res = make_report(Lake(spark, st), st)
+    html = res.path.read_text()
+    assert len(res.partial) == len(S.TITLES)
+    assert "not available: table quality.results does not exist: run the &#x27;clean&#x27; stage first" in html
+
+
+def test_broken_section_input_is_contained():
+    from marketlab.report.build import render_sections
+    from marketlab.report.collect import ReportInputs
+
+    inp = ReportInputs()
+    inp.segment_profiles = "not a frame"  # a bug in collection must not lose the other sections
+    secs = {s.key: s for s in render_sections(inp)}
+    assert any("rendering failed" in u for u in secs["segments"].unavailable)
+    assert isinstance(ReportInputs().metrics("clean"), Unavailable)
+
+
+def _pixels(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
+
+
+def test_report_in_headless_chromium(report, browser, tmp_path_factory):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(report.path.resolve().as_uri())
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight])")
+    assert len(images) >= 18
+    broken = [alt for alt, complete, w, h in images if not (complete and w > 0 and h > 0)]
+    assert not broken, f"broken images: {broken}"
+    headings = [h.text for h in browser.find_elements(By.TAG_NAME, "h2")]
+    for title in S.TITLES.values():
+        assert title in headings
+    # nothing was fetched from outside the file
+    resources = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert not [r for r in resources if not r.startswith("data:")], resources
+    # a screenshot of the whole page, not blank
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1400, min(int(height) + 120, 16000))
+    out = tmp_path_factory.mktemp("screens") / "report.png"
+    assert browser.save_screenshot(str(out))
+    px = _pixels(out)
+    assert px.shape[0] > 2000 and px.shape[1] >= 1000
+    assert px.std() > 20, "screenshot is (nearly) blank"
+    colours = np.unique(px[::7, ::7].reshape(-1, 3), axis=0)
+    assert len(colours) > 50
+    # the plots are drawn: the middle band of the first figure is not all white
+    first = browser.find_element(By.CSS_SELECTOR, "figure img")
+    assert first.size["width"] > 200 and first.size["height"] > 100
+    browser.set_window_size(1400, 1000)
+
+
+def test_report_job_logs_the_html_to_mlflow(small_lake, tmp_path, capsys):
+    from mlflow.tracking import MlflowClient
+
+    from marketlab.cli import run_job_file
+
+    reports = tmp_path / "reports"
+    overrides = (*small_lake.overrides, f"jobs.report.reports_dir={reports}")
+    rc = run_job_file(str(ROOT / "conf" / "test.yaml"), "report", overrides)
+    assert rc == 0
+    out = capsys.readouterr().out
+    printed = Path(re.search(r"report: (\S+\.html)", out).group(1))
+    assert printed.is_file() and printed.parent == reports and (reports / LATEST).is_file()
+    client = MlflowClient(tracking_uri=small_lake.settings.tracking_uri())
+    exp = client.get_experiment_by_name(small_lake.settings.mlflow.experiment)
+    runs = client.search_runs([exp.experiment_id], "tags.`marketlab.job` = 'report'", order_by=["attributes.start_time DESC"])
+    assert runs and runs[0].info.status == "FINISHED"
+    run = runs[0]
+    assert run.info.run_id[:12] in printed.name
+    arts = [a.path for a in client.list_artifacts(run.info.run_id, "report")]
+    assert arts == [f"report/{printed.name}"]
+    local = client.download_artifacts(run.info.run_id, arts[0], str(tmp_path / "dl"))
+    assert Path(local).read_bytes() == printed.read_bytes()
+    assert run.data.metrics["sections"] == len(S.TITLES) and run.data.metrics["sections_partial"] == 0
+    assert run.data.params.get("read.gold.strategy_summary") is not None  # lineage of what it read

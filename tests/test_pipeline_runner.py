@@ -1,0 +1,61 @@
+"""The stage graph and the runner's pure parts: selection, profiles, fingerprints."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import ROOT, make_settings
+from marketlab.config import ConfigError, load_settings
+from marketlab.pipeline import STAGES
+from marketlab.pipeline_runner import select_stages, stage_fingerprint
+from marketlab.profiles import flatten_overrides, profile_overrides
+
+
+def test_stage_graph_is_ordered_by_its_tables():
+    """Every input of a stage is written by an earlier stage (or is optional history)."""
+    written: set[str] = set()
+    names = [s.name for s in STAGES]
+    assert len(names) == len(set(names))
+    for st in STAGES:
+        missing = set(st.inputs) - written
+        assert not missing, (st.name, missing)
+        written |= set(st.outputs)
+    settings = load_settings(ROOT / "conf" / "local.yaml")
+    assert written <= set(settings.catalog), written - set(settings.catalog)
+    for st in STAGES:
+        assert (ROOT / "jobs" / f"{st.job_name}.py").is_file(), st.name
+
+
+def test_select_stages():
+    assert [s.name for s in select_stages()] == [s.name for s in STAGES]
+    assert [s.name for s in select_stages(from_stage="strategy")][:2] == ["strategy", "export"]
+    assert [s.name for s in select_stages(only=("segments", "clean"))] == ["clean", "segments"]
+    with pytest.raises(ValueError, match=r"unknown stage\(s\) \['nope'\]"):
+        select_stages(only=("nope",))
+    with pytest.raises(ValueError, match="unknown stage"):
+        select_stages(from_stage="later")
+
+
+def test_profiles_flatten_to_overrides_that_validate():
+    assert flatten_overrides({"a": {"b": 1, "c": [1, 2], "d": {}}, "e": "x y"}) == \
+        ["a.b=1", 'a.c=[1, 2]', "a.d={}", 'e="x y"']
+    ovr = profile_overrides("fast", ROOT / "conf" / "test.yaml")
+    st = load_settings(ROOT / "conf" / "test.yaml", ovr)
+    assert st.jobs.effect.base_model == "logreg" and st.jobs.recommend.tuning.enabled is False
+    assert profile_overrides(None, ROOT / "conf" / "test.yaml") == []
+    with pytest.raises(ConfigError, match="profile 'nope' not found.*known profiles: \\['fast'"):
+        profile_overrides("nope", ROOT / "conf" / "test.yaml")
+
+
+def test_fingerprint_moves_with_params_and_input_versions(tmp_path):
+    st = next(s for s in STAGES if s.name == "segments")
+    job = ROOT / "jobs" / "segments.py"
+    base = make_settings(tmp_path)
+    fp = stage_fingerprint(st, base, job, {"gold.customer_features": 3})
+    assert fp == stage_fingerprint(st, make_settings(tmp_path), job, {"gold.customer_features": 3})
+    assert fp != stage_fingerprint(st, base, job, {"gold.customer_features": 4})
+    assert fp != stage_fingerprint(st, make_settings(tmp_path, ["jobs.segments.k_max=4"]), job,
+                                   {"gold.customer_features": 3})
+    # A parameter of another job does not touch this stage.
+    assert fp == stage_fingerprint(st, make_settings(tmp_path, ["jobs.forecast.horizon=7"]), job,
+                                   {"gold.customer_features": 3})
