@@ -178,7 +178,13 @@ def submit_pipeline(conf: str, *, master: str | None = None, wheel: str | None =
 
     def _run(cmd: list[str]) -> int:
         try:
-            return subprocess.run(cmd, timeout=timeout_s).returncode
+            # The jobs' own stdout (their JSON summaries, Spark's banner) goes to stderr so that
+            # this command's stdout is only the per-stage result table, which callers parse.
+            try:
+                out = sys.stderr.fileno()
+            except (AttributeError, OSError, ValueError):  # a captured stream without a descriptor
+                out = None
+            return subprocess.run(cmd, timeout=timeout_s, stdout=out).returncode
         except subprocess.TimeoutExpired:
             return 124
 
