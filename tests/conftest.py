@@ -125,13 +125,19 @@ def copy_data(name: str, dest: Path) -> Path:
 
 
 FAST_PROFILE = "fast"
+# On top of the fast profile, for the suite's time budget: fewer LSTM series and ALS sweeps.
+# What the end-to-end tests check (every stage, tables, lineage, skips) does not depend on them.
+SUITE_EXTRA = ("jobs.forecast.max_series=16", "jobs.recommend.als.max_iter=4")
 
 
 def pipeline_overrides(tmp: Path) -> tuple[str, ...]:
-    """conf/test.yaml + the fast profile with the lake and MLflow store under ``tmp``."""
+    """conf/test.yaml + the fast profile (+ SUITE_EXTRA) with the lake and MLflow store under ``tmp``.
+
+    The last ``len(SUITE_EXTRA) + 3`` items are what a CLI run adds to ``--profile fast``.
+    """
     from marketlab.profiles import profile_overrides
 
-    return (*profile_overrides(FAST_PROFILE, ROOT / "conf" / "test.yaml"),
+    return (*profile_overrides(FAST_PROFILE, ROOT / "conf" / "test.yaml"), *SUITE_EXTRA,
             f"lake_root={tmp / 'lake'}", f"mlflow.tracking_uri=sqlite:///{tmp / 'mlflow.db'}",
             f"mlflow.artifact_root={tmp / 'artifacts'}")
 

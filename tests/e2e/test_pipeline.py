@@ -11,7 +11,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 from pyspark.sql import functions as F
 
-from conftest import ROOT
+from conftest import ROOT, SUITE_EXTRA
 from marketlab.pipeline import STAGES
 from marketlab.pipeline_runner import run_pipeline
 from marketlab.tables import Lake
@@ -92,7 +92,7 @@ def test_rerun_skips_every_stage_and_keeps_versions(spark, pipeline_lake):
     before = {t: lake.version(t) for t in tables}
     # Through the console script, as a user runs it: a fresh process, the same conf.
     cmd = [sys.executable, "-m", "marketlab.cli", "pipeline", "--conf", str(ROOT / "conf" / "test.yaml"),
-           "--profile", "fast", *[a for o in overrides[-3:] for a in ("--set", o)]]
+           "--profile", "fast", *[a for o in overrides[-(len(SUITE_EXTRA) + 3):] for a in ("--set", o)]]
     runs_before = lake.version("ops.pipeline_runs")
     env = {**os.environ, "COLUMNS": "400"}  # rich wraps at 80 columns without a terminal
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
