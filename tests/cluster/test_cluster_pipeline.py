@@ -9,10 +9,11 @@ overrides below; executors get marketlab from the wheel only.
 Which stages: every stage of the pipeline costs a Spark application of its own (a driver
 JVM, two executor JVMs, their warm-up) on 2 shared cores, and the whole pipeline takes
 far longer than the few minutes this test may take in `make test` (see docs/CLUSTER.md).
-By default it runs ingest -> clean -> features -> inventory: the real data end to end
-into bronze/silver/gold, and a stage whose marketlab code runs in the executors (one
-SciPy LP per warehouse in mapInPandas, on the seasonal-naive forecast since the LSTM
-stage is not run). MARKETLAB_CLUSTER_STAGES=all (or a comma list) runs more.
+By default it runs ingest -> clean -> features: the real data end to end into
+bronze/silver/gold, with marketlab code (ingest's record validation, cleaning rules) in
+the executors. MARKETLAB_CLUSTER_STAGES=all (or a comma list, e.g.
+ingest,clean,features,inventory for one SciPy LP per warehouse in executor map tasks)
+runs more; each extra stage costs 1.5-3 min here (docs/CLUSTER.md).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ CLUSTER_EXTRA = [
     "jobs.effect.bootstrap=0", "jobs.strategy.bootstrap=5", "jobs.evaluation.bootstrap_resamples=100",
 ]
 STAGE_TIMEOUT_S = 900
-DEFAULT_STAGES = ("ingest", "clean", "features", "inventory")
+DEFAULT_STAGES = ("ingest", "clean", "features")
 
 
 def selected_stages() -> list:

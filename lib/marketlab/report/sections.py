@@ -52,6 +52,14 @@ def _metrics(value: Any, job: str) -> Mapping[str, float] | None:
     return None if missing(value) else value
 
 
+def _table_or_na(s, df, table_name: str, what: str, max_rows: int, caption: str) -> None:
+    """A table of ``df``, or the reason it is missing."""
+    if missing(df):
+        s.na(reason_of(df, table_name), what)
+    else:
+        s.add(table(df, max_rows, caption=caption))
+
+
 def _title_case(s: str) -> str:
     return str(s).replace("_", " ")
 
@@ -120,10 +128,7 @@ def quality_section(results: Any, clean_metrics: Any, audit_counts: Any, ingest_
         else:
             plt.close(fig)
     s.add(heading("Ingested files"))
-    if missing(ingest_log):
-        s.na(reason_of(ingest_log, "ops.ingest_log"), "ingest log")
-    else:
-        s.add(table(ingest_log, max_rows, caption="ops.ingest_log (newest first)"))
+    _table_or_na(s, ingest_log, "ops.ingest_log", "ingest log", max_rows, "ops.ingest_log (newest first)")
     return s
 
 
@@ -393,10 +398,7 @@ def recommend_section(metrics: Any, recs: Any, k: int = 10, max_rows: int = 40) 
         if extra:
             s.add(kv_table(sorted(extra.items()), caption="tuning and evaluation"))
     s.add(heading("Recommendations written (gold.recommendations)"))
-    if missing(recs):
-        s.na(reason_of(recs, "gold.recommendations"), "recommendations")
-    else:
-        s.add(table(recs, max_rows, caption="rows per source"))
+    _table_or_na(s, recs, "gold.recommendations", "recommendations", max_rows, "rows per source")
     return s
 
 
