@@ -7,6 +7,7 @@ stage whose job file does not exist yet is reported and skipped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -77,3 +78,21 @@ def stage(name: str) -> Stage:
         if st.name == name:
             return st
     raise KeyError(f"unknown stage '{name}'; stages: {[s.name for s in STAGES]}")
+
+
+class UnknownStageError(KeyError, ValueError):
+    """A stage name that is not in :data:`STAGES` (a KeyError for lookups, a ValueError for arguments)."""
+
+
+def select_stages(only: Sequence[str] = (), from_stage: str | None = None) -> list[Stage]:
+    """Stages in pipeline order, limited to ``only`` and/or starting at ``from_stage``.
+
+    Raises:
+        UnknownStageError: An unknown stage name (message lists the known ones).
+    """
+    names = [s.name for s in STAGES]
+    unknown = sorted(set(only) - set(names)) + ([from_stage] if from_stage and from_stage not in names else [])
+    if unknown:
+        raise UnknownStageError(f"unknown stage(s) {unknown}; stages: {names}")
+    start = names.index(from_stage) if from_stage else 0
+    return [s for s in STAGES[start:] if not only or s.name in only]

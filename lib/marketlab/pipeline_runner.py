@@ -29,7 +29,7 @@ from rich.table import Table
 
 import marketlab
 from marketlab.config import ConfigError, Settings, load_settings
-from marketlab.pipeline import STAGES, Stage
+from marketlab.pipeline import STAGES, Stage, select_stages
 
 STATE_TABLE = "ops.pipeline_runs"
 _STATE_SCHEMA = ("run_id string, stage string, fingerprint string, status string, started_at timestamp, "
@@ -129,20 +129,6 @@ def _record(lake, run_id: str, st: str, fingerprint: str, status: str, started: 
     row = [(run_id, st, fingerprint, status, started, float(seconds), json.dumps(inputs, sort_keys=True),
             json.dumps(outputs, sort_keys=True), message[:2000])]
     lake.write(lake.spark.createDataFrame(row, _STATE_SCHEMA), STATE_TABLE, mode="append")
-
-
-def select_stages(only: tuple[str, ...] = (), from_stage: str | None = None) -> list[Stage]:
-    """Stages to consider, in order.
-
-    Raises:
-        ValueError: An unknown stage name.
-    """
-    names = [s.name for s in STAGES]
-    unknown = sorted(set(only) - set(names)) + ([from_stage] if from_stage and from_stage not in names else [])
-    if unknown:
-        raise ValueError(f"unknown stage(s) {unknown}; stages: {names}")
-    start = names.index(from_stage) if from_stage else 0
-    return [s for s in STAGES[start:] if not only or s.name in only]
 
 
 def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ...] = (), force: bool = False,

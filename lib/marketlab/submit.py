@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import pyspark
 
 from marketlab.config import Settings, load_settings
-from marketlab.pipeline import STAGES, Stage
+from marketlab.pipeline import select_stages
 from marketlab.spark import delta_jars
 
 DEFAULT_MASTER = "spark://127.0.0.1:7077"
@@ -138,20 +138,6 @@ class StageSubmit:
     status: str  # ok | failed (<code>) | skipped (<why>)
     seconds: float = 0.0
     exit_code: int = 0
-
-
-def select_stages(only: Sequence[str] = (), from_stage: str | None = None) -> list[Stage]:
-    """Stages in pipeline order, limited to ``only`` and/or starting at ``from_stage``.
-
-    Raises:
-        KeyError: An unknown stage name.
-    """
-    names = [s.name for s in STAGES]
-    unknown = sorted({*only, *([from_stage] if from_stage else [])} - set(names))
-    if unknown:
-        raise KeyError(f"unknown stage(s) {unknown}; stages: {names}")
-    start = names.index(from_stage) if from_stage else 0
-    return [s for s in STAGES[start:] if not only or s.name in only]
 
 
 def submit_pipeline(conf: str, *, master: str | None = None, wheel: str | None = None,

@@ -30,7 +30,7 @@ import pytest
 from conftest import ROOT
 from marketlab.cluster import applications, build_wheel, free_port, master_state, wheel_is_fresh
 from marketlab.config import load_settings
-from marketlab.pipeline import STAGES
+from marketlab.pipeline import STAGES, select_stages
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(2400)]
 
@@ -57,10 +57,7 @@ def selected_stages() -> list:
     want = os.environ.get("MARKETLAB_CLUSTER_STAGES", ",".join(DEFAULT_STAGES)).strip()
     if want == "all":
         return list(STAGES)
-    names = [n.strip() for n in want.split(",") if n.strip()]
-    unknown = sorted(set(names) - {st.name for st in STAGES})
-    assert not unknown, f"MARKETLAB_CLUSTER_STAGES: unknown stage(s) {unknown}"
-    return [st for st in STAGES if st.name in names]
+    return select_stages(only=[n.strip() for n in want.split(",") if n.strip()])
 
 
 SELECTED = selected_stages()

@@ -32,7 +32,8 @@ def small_lake(spark, retail_frames, tmp_path_factory):
         # Few, short ALS fits: the job fits ALS for every trial, each evaluation and the final
         # model, twice (rerun); what is tested is the job's plumbing, not the model's quality.
         "jobs.recommend.tuning.n_trials=2", "jobs.recommend.als.max_iter=3", "jobs.recommend.tuning.max_iter=[2, 3]",
-        "jobs.recommend.tuning.rank=[4, 8]", "jobs.recommend.als.checkpoint_interval=2", "jobs.recommend.k_curve=[5, 10]", "jobs.recommend.temporal_test_days=60",
+        "jobs.recommend.tuning.rank=[4, 8]", "jobs.recommend.als.checkpoint_interval=2",
+        "jobs.recommend.k_curve=[5, 10]", "jobs.recommend.temporal_test_days=60",
     ])
     lake = Lake(spark, st)
     inter = interactions.join(keep, "user_id").withColumnRenamed("user_id", "customer_key")
