@@ -17,8 +17,10 @@ classpath="${SPARK_CLASSPATH:+$SPARK_CLASSPATH:}${SPARK_HOME}/jars/*"
 case "${1:-}" in
     driver)
         shift
+        # On Kubernetes, Spark sets SPARK_DRIVER_BIND_ADDRESS to the pod IP (status.podIP) so
+        # executors can reach the driver; anywhere else the driver stays on loopback.
         exec /usr/bin/tini -s -- "$SPARK_HOME/bin/spark-submit" \
-            --conf "spark.driver.bindAddress=${SPARK_DRIVER_BIND_ADDRESS:-0.0.0.0}" \
+            --conf "spark.driver.bindAddress=${SPARK_DRIVER_BIND_ADDRESS:-127.0.0.1}" \
             --deploy-mode client "$@"
         ;;
     executor)
