@@ -219,13 +219,14 @@ def test_tables_written_by_the_cluster(cluster, pipeline_run, request):
     spark = request.getfixturevalue("spark")
     settings = load_settings(CONF, _overrides(cluster))
     lake = Lake(spark, settings)
-    assert lake.read("bronze.orders").count() == 541909
-    assert lake.read("bronze.campaign_log").count() == 64000
-    assert lake.read("bronze.sessions").count() == 12330
+    names = {st.name for st in SELECTED}
+    if "ingest" in names:
+        assert lake.read("bronze.orders").count() == 541909
+        assert lake.read("bronze.campaign_log").count() == 64000
+        assert lake.read("bronze.sessions").count() == 12330
     for st in SELECTED:
         for table in st.outputs:
             assert lake.exists(table), f"{st.name} did not write {table}"
-    names = {st.name for st in SELECTED}
     if "clean" in names:
         assert lake.read("silver.order_lines").count() > 500_000
     if "inventory" in names:

@@ -24,7 +24,7 @@ def staged(spark, tmp_path_factory):
     prep.stage(prep.training_frame(series, prof, shards, CUT), uri)
     steps, per_shard = prep.steps_per_epoch(shards, 2, 32, cap=6)
     return TrainSpec(uri, window=14, horizon=7, stride=1, epochs=3, steps_per_epoch=steps, batch_size=32,
-                     learning_rate=3e-3, lstm_units=8, dense_units=8, seed=3, use_gpu=False), per_shard
+                     learning_rate=3e-3, lstm_units=8, dense_units=8, seed=3, use_gpu=False, threads=1), per_shard
 
 
 def test_shards_are_balanced_and_whole(staged):
@@ -40,6 +40,7 @@ def test_two_workers_train_in_sync(spark, staged, backend):
     assert [r.rank for r in results] == [0, 1] and {r.size for r in results} == {2}
     assert {r.backend for r in results} == {backend}
     assert len({r.extra["pid"] for r in results}) == 2  # two real processes
+    assert [r.extra["intra_op_threads"] for r in results] == [1, 1]  # one core each, as Spark granted
     assert results[0].digest == results[1].digest  # replicas bit-identical
     for a, b in zip(results[0].weights, results[1].weights):
         np.testing.assert_array_equal(a, b)

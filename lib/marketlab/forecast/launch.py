@@ -27,7 +27,7 @@ from typing import Protocol
 
 from pyspark.sql import SparkSession
 
-from marketlab.forecast.train import Distribution, TrainSpec, WorkerResult, pin_gpu, train_lstm
+from marketlab.forecast.train import Distribution, TrainSpec, WorkerResult, pin_gpu, set_threads, train_lstm
 
 BACKENDS = ("horovod", "tf-distribute")
 
@@ -95,6 +95,7 @@ def horovod_worker(spec: TrainSpec) -> WorkerResult:
     """Entry point of one Horovod process."""
     import horovod.tensorflow.keras as hvd
 
+    set_threads(spec.threads)
     hvd.init()
     device = pin_gpu(hvd.local_rank(), spec.use_gpu)
     return train_lstm(spec, HorovodDistribution(hvd), device)
@@ -156,6 +157,7 @@ def tf_distribute_child(spec: TrainSpec, rank: int) -> WorkerResult:
     """Body of the child process of one barrier task (``TF_CONFIG`` already set)."""
     import tensorflow as tf
 
+    set_threads(spec.threads)
     device = pin_gpu(0, spec.use_gpu)  # the task's GPU is the only one visible (CUDA_VISIBLE_DEVICES)
     impl = (tf.distribute.experimental.CommunicationImplementation.NCCL if device.startswith("gpu")
             else tf.distribute.experimental.CommunicationImplementation.RING)

@@ -26,6 +26,11 @@ class TrainParams(StrictModel):
         lstm_units: Hidden units of the LSTM layer.
         dense_units: Units of the dense layer between the LSTM and the quantile head.
         seed: Seed of weights initialisation and shuffling (same on every worker).
+        threads_per_worker: TensorFlow intra-op threads per worker; 0 = TensorFlow's
+            default (every core of the node in every worker). Set it to ``spark.task.cpus``
+            where an executor runs several training tasks on big nodes; on 2 local cores
+            the default trained the real data 1.5x faster than 1 thread per worker
+            (docs/benchmarks/forecast.md).
         start_timeout_s: Seconds to wait for all workers to start.
     """
 
@@ -40,6 +45,7 @@ class TrainParams(StrictModel):
     lstm_units: int = Field(32, ge=1)
     dense_units: int = Field(32, ge=1)
     seed: int = 7
+    threads_per_worker: int = Field(0, ge=0)
     start_timeout_s: int = Field(300, ge=10)
 
 

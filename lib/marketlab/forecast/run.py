@@ -110,7 +110,8 @@ def train_at(spark: SparkSession, series: DataFrame, profile: DataFrame, cutoff:
     prep.stage(prep.training_frame(series, profile, shards, cutoff), stage_uri)
     spec = TrainSpec(shard_uri=stage_uri, window=params.window, horizon=params.horizon, stride=tp.origin_stride,
                      epochs=tp.epochs, steps_per_epoch=steps, batch_size=tp.batch_size, learning_rate=tp.learning_rate,
-                     lstm_units=tp.lstm_units, dense_units=tp.dense_units, seed=tp.seed, use_gpu=tp.use_gpu)
+                     lstm_units=tp.lstm_units, dense_units=tp.dense_units, seed=tp.seed, use_gpu=tp.use_gpu,
+                     threads=tp.threads_per_worker)
     t0 = time.perf_counter()
     results = launcher.run(spark, spec, tp.num_workers)
     seconds = time.perf_counter() - t0

@@ -34,6 +34,7 @@ class TrainSpec:
         dense_units: Dense width.
         seed: Seed.
         use_gpu: Use one GPU per worker if visible.
+        threads: TensorFlow intra-op threads of the worker (0 = TensorFlow's default).
     """
 
     shard_uri: str
@@ -48,6 +49,7 @@ class TrainSpec:
     dense_units: int
     seed: int = 7
     use_gpu: bool = True
+    threads: int = 0
 
 
 @dataclass
@@ -115,6 +117,17 @@ def read_shard(uri: str, rank: int):
     return table.to_pandas()
 
 
+def set_threads(threads: int) -> None:
+    """Limit TensorFlow's CPU thread pools; must run before TensorFlow's runtime starts."""
+    import tensorflow as tf
+
+    if threads > 0:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        # Two inter-op threads at least: a blocking collective (all-reduce) must not hold
+        # the only thread that could run the op it waits for.
+        tf.config.threading.set_inter_op_parallelism_threads(max(threads, 2))
+
+
 def pin_gpu(local_rank: int, use_gpu: bool) -> str:
     """Make one GPU visible to this worker (by local rank) or hide all; returns the device."""
     import tensorflow as tf
@@ -180,5 +193,6 @@ def train_lstm(spec: TrainSpec, dist: Distribution, device: str = "cpu") -> Work
         rank=dist.rank, size=dist.size, backend=dist.name, weights=weights, digest=weights_digest(weights),
         loss=[float(v) for v in hist.history["loss"]], n_samples=int(len(x)),
         samples_trained=spec.epochs * spec.steps_per_epoch * spec.batch_size, train_seconds=seconds, device=device,
-        extra={"pid": os.getpid(), "epoch_seconds": epoch_s},
+        extra={"pid": os.getpid(), "epoch_seconds": epoch_s,
+               "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()},
     )

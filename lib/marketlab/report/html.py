@@ -7,7 +7,7 @@ import datetime as _dt
 import html as _html
 import io
 import math
-from pathlib import Path
+from importlib import resources
 from typing import Any, Iterable, Mapping
 
 import matplotlib
@@ -17,7 +17,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-TEMPLATES = Path(__file__).parent / "templates"
+# Through importlib.resources, not a path next to __file__: on a cluster the package is
+# imported from the wheel (a zip on the driver's and executors' sys.path), where no such
+# directory exists.
+TEMPLATES = resources.files("marketlab.report").joinpath("templates")
 
 
 def esc(text: Any) -> str:
@@ -110,14 +113,13 @@ def row(*blocks: str) -> str:
 
 def render_document(title: str, subtitle: str, sections: list, meta: list[tuple[str, Any]]) -> str:
     """The whole HTML document (jinja2 template ``templates/report.html.j2``)."""
-    css = (TEMPLATES / "report.css").read_text()
+    css = TEMPLATES.joinpath("report.css").read_text(encoding="utf-8")
     try:
         import jinja2
     except ImportError:  # pragma: no cover - jinja2 comes with mlflow
         return _render_plain(title, subtitle, sections, meta, css)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]))
-    tpl = env.get_template("report.html.j2")
+    env = jinja2.Environment(autoescape=True)
+    tpl = env.from_string(TEMPLATES.joinpath("report.html.j2").read_text(encoding="utf-8"))
     return tpl.render(title=title, subtitle=subtitle, sections=sections, css=css,
                       meta=[(k, fmt_number(v)) for k, v in meta], markup=jinja2.utils.markupsafe.Markup)
 
