@@ -59,3 +59,30 @@ def test_fingerprint_moves_with_params_and_input_versions(tmp_path):
     # A parameter of another job does not touch this stage.
     assert fp == stage_fingerprint(st, make_settings(tmp_path, ["jobs.forecast.horizon=7"]), job,
                                    {"gold.customer_features": 3})
+
+
+def test_a_dead_driver_jvm_is_detected(tmp_path):
+    # The runner must not touch Spark after a job took the driver down (out of heap kills
+    # the JVM): probe it on a throwaway session whose JVM really exits.
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT / 'lib')!r})
+        from marketlab.config import load_settings
+        from marketlab.pipeline_runner import _session_alive
+        from marketlab.spark import get_spark
+        spark = get_spark(load_settings({str(ROOT / 'conf' / 'test.yaml')!r},
+                                        ["lake_root={tmp_path / 'lake'}", "spark.master=local[1]",
+                                         "spark.conf.spark.driver.memory=1g"]))
+        alive = _session_alive(spark)
+        try:
+            spark.sparkContext._gateway.jvm.java.lang.Runtime.getRuntime().halt(1)
+        except Exception:
+            pass
+        print(alive, _session_alive(spark))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert out.stdout.strip().splitlines()[-1] == "True False", out.stderr[-2000:]

@@ -124,6 +124,14 @@ def _last_runs(lake) -> dict[str, dict]:
     return {r["stage"]: r.asDict() for r in rows}
 
 
+def _session_alive(spark) -> bool:
+    """False once the SparkContext is stopped or its JVM is gone."""
+    try:
+        return not spark.sparkContext._jsc.sc().isStopped()
+    except Exception:  # py4j cannot reach the JVM any more
+        return False
+
+
 def _record(lake, run_id: str, st: str, fingerprint: str, status: str, started: datetime, seconds: float,
             inputs: dict, outputs: dict, message: str = "") -> None:
     row = [(run_id, st, fingerprint, status, started, float(seconds), json.dumps(inputs, sort_keys=True),
@@ -201,6 +209,14 @@ def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ..
             traceback.print_exc()
             rc, message = 1, f"{type(exc).__name__}: {exc}"
         secs = time.perf_counter() - t0
+        if rc and not _session_alive(lake.spark):
+            # A driver out of heap kills the JVM: nothing more can be read or recorded.
+            message = (f"the Spark driver died during {st.name} (out of memory? raise spark.driver.memory); "
+                       "its output tables stay at their previous versions, no run state recorded")
+            console.print(f"[red]{st.name}: failed in {secs:.1f} s — {message}[/]")
+            outcomes.append(StageOutcome(st.name, "failed", secs, message))
+            code = rc
+            break
         out_versions = {t: lake.version(t) for t in st.outputs}
         status = "ok" if rc == 0 else "failed"
         _record(lake, run_id, st.name, fp, status, started, secs, inputs, out_versions, message)

@@ -53,6 +53,8 @@ def test_every_stage_runs_and_tables_hold_the_real_data(spark, pipeline_lake):
     assert lake.read("gold.forecasts").count() > 0 and lake.read("gold.forecast_backtest").count() > 0
     status = lake.read("gold.inventory_status").toPandas()
     assert set(status["warehouse"]) == {"UK", "EU", "INTL"}
+    # The plan consumes the forecast job's output (its 14 days; seasonal naive beyond).
+    assert set(status.loc[status["scenario"] == "plan", "forecast_source"]) == {"forecasts+seasonal_naive"}
     scores = lake.read("gold.uplift_scores")
     assert scores.count() == 64_000 * 2 * len(settings.jobs.effect.outcomes)  # customers x arms x outcomes
     strat = lake.read("gold.strategy")

@@ -38,9 +38,10 @@ class InventoryParams(StrictModel):
         demand_table: Catalog table with daily demand (seasonal-naive fallback, backtest).
         plan_table: Output: order/stock/shortage per item x warehouse x period.
         status_table: Output: solver status per warehouse.
-        forecast_source: ``auto`` uses the forecast table when it exists and covers the
-            horizon, else the seasonal-naive fallback; ``forecasts`` requires the table;
-            ``seasonal_naive`` always uses the fallback.
+        forecast_source: ``auto`` uses the forecast table when it exists and is fresh
+            (seasonal naive fills the days beyond its horizon), else the seasonal-naive
+            fallback; ``forecasts`` requires a usable table; ``seasonal_naive`` always
+            uses the fallback.
         period_days: Days per planning period (7 = weekly buckets).
         horizon_periods: Planning periods T.
         season_days: Season of the seasonal-naive fallback (7 = same weekday last week).

@@ -32,43 +32,62 @@ class ForecastChoice:
 
 
 def choose_forecast(demand: DataFrame, forecasts: DataFrame | None, params: InventoryParams,
-                    date_col: str = C.DATE) -> ForecastChoice:
-    """Use ``gold.forecasts`` when it covers the horizon, else the seasonal-naive fallback.
+                    date_col: str = C.DATE, item_col: str = C.ITEM_ID, warehouse_col: str = C.WAREHOUSE) -> ForecastChoice:
+    """The daily P50/P90 the plan uses: ``gold.forecasts`` where it has a row, else seasonal naive.
 
-    The forecast table is used from its first date; it must reach ``horizon_periods x
-    period_days`` days and hold a single model at its latest ``made_at``.
+    ``gold.forecasts`` holds, at its latest ``made_at``, one row per series and day from
+    the model that serves that series (the LSTM, or the flagged fallback of a short, zero
+    or unselected series), over the forecast job's horizon, which is usually shorter than
+    the plan's ``horizon_periods x period_days``. The plan takes the table's row for each
+    (item, warehouse, day) it holds and the seasonal-naive forecast of gold.demand_daily
+    for the rest (days beyond its horizon, series it lacks): source ``forecasts`` when
+    the table covers every series and day of the horizon, ``forecasts+seasonal_naive``
+    when it is extended, ``seasonal_naive`` when the table cannot be used.
+
+    The table is used only when it is fresh (its first day is the day after the last day
+    of demand) and has one row per key.
 
     Raises:
         ForecastUnavailable: ``forecast_source`` is ``forecasts`` and the table is missing,
-            holds several models or does not cover the horizon.
+            empty, stale or holds several rows for one series and day.
     """
     days = params.horizon_periods * params.period_days
+    cutoff = last_date(demand, date_col)
+    start = cutoff + dt.timedelta(days=1)
+    naive = seasonal_naive_forecast(demand, days, cutoff, params.season_days, params.residual_weeks, date_col=date_col)
     reason = "forecast_source=seasonal_naive"
     if params.forecast_source != SEASONAL_NAIVE:
-        reason = ""
+        keys = [item_col, warehouse_col, date_col]
         if forecasts is None:
             reason = f"table {params.forecast_table} does not exist yet"
         else:
             if "made_at" in forecasts.columns:
                 latest = forecasts.agg(F.max("made_at")).first()[0]
                 forecasts = forecasts.filter(F.col("made_at") == F.lit(latest))
-            models = [r[0] for r in forecasts.select("model").distinct().collect()] if "model" in forecasts.columns else []
-            span = forecasts.agg(F.min(date_col), F.max(date_col)).first()
-            if len(models) > 1:
-                reason = f"{params.forecast_table} holds several models at its latest made_at: {sorted(models)}"
-            elif span[0] is None:
+            model = F.col("model") if "model" in forecasts.columns else F.lit("forecasts")
+            fc = forecasts.select(*keys, "p50", "p90", model.alias("model"))
+            stats = fc.agg(F.min(date_col).alias("first"), F.count(F.lit(1)).alias("rows"),
+                           F.countDistinct(*keys).alias("keys")).first()
+            if stats["first"] is None:
                 reason = f"{params.forecast_table} is empty"
-            elif (span[1] - span[0]).days + 1 < days:
-                reason = (f"{params.forecast_table} covers {span[0]}..{span[1]}, the horizon needs {days} days "
-                          f"({params.horizon_periods} x {params.period_days})")
+            elif stats["first"] != start:
+                reason = (f"{params.forecast_table} is stale: it starts {stats['first']}, "
+                          f"demand ends {cutoff}")
+            elif stats["rows"] != stats["keys"]:
+                reason = (f"{params.forecast_table} holds {stats['rows'] - stats['keys']} duplicate rows "
+                          f"per series and day at its latest made_at")
             else:
-                return ForecastChoice(forecasts, span[0], "forecasts", "")
+                fc = fc.filter(F.col(date_col) < F.lit(start + dt.timedelta(days=days)))
+                rest = naive.join(fc.select(*keys), keys, "left_anti")
+                n_rest = rest.count()
+                source = "forecasts" if n_rest == 0 else "forecasts+seasonal_naive"
+                note = "" if n_rest == 0 else (f"{n_rest} series-days beyond {params.forecast_table}'s horizon "
+                                               f"or series filled by the seasonal-naive forecast")
+                return ForecastChoice(fc.unionByName(rest.select(*keys, "p50", "p90", "model")), start, source, note)
         if params.forecast_source == "forecasts":
             raise ForecastUnavailable(reason)
         log.warning("inventory: %s; using the seasonal-naive forecast from %s", reason, params.demand_table)
-    cutoff = last_date(demand, date_col)
-    fc = seasonal_naive_forecast(demand, days, cutoff, params.season_days, params.residual_weeks, date_col=date_col)
-    return ForecastChoice(fc, cutoff + dt.timedelta(days=1), SEASONAL_NAIVE, reason)
+    return ForecastChoice(naive, start, SEASONAL_NAIVE, reason)
 
 
 def backtest_problems(demand: DataFrame, params: InventoryParams, item_costs: DataFrame | None = None,
