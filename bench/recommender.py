@@ -5,7 +5,7 @@
 For each data set (the vendored Online Retail interactions, and a synthetic power-law set
 of N interactions) it times, in one process:
 
-- implicit (CPU, `implicit.cpu.als`): fit, recommend-all (top-10, bought filtered)
+- implicit (CPU, `implicit.cpu.als`): fit, recommend-all (top-10, bought filtered), best of 3
 - Spark ALS, blocks = default parallelism and = 2: fit, with and without checkpoints
 - Spark recommend-all two ways: `ALSModel.recommendForAllUsers` (no bought filter) and
   this project's scorer (`score_users`: numpy BLAS per user batch, bought excluded)
@@ -96,14 +96,19 @@ def bench_one(spark, name: str, pairs: pd.DataFrame, rank: int, iters: int, ckpt
     ui = sp.csr_matrix((conf, (train[USER_IDX], train[ITEM_IDX])), shape=(n_users, n_items))
 
     # implicit scales confidence by alpha itself; Spark uses c = 1 + alpha * r too.
-    model = AlternatingLeastSquares(factors=rank, iterations=iters, regularization=reg, alpha=alpha,
-                                    random_state=0, calculate_training_loss=False)
-    t = time.perf_counter()
-    model.fit(ui, show_progress=False)
-    out["implicit_fit_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    ids, _ = model.recommend(np.arange(n_users), ui, N=10, filter_already_liked_items=True)
-    out["implicit_recommend_s"] = time.perf_counter() - t
+    # Best of 3: implicit's time doubled in one run next to a busy JVM; taking its best
+    # makes the Spark / implicit ratios conservative.
+    fits, recs = [], []
+    for _ in range(3):
+        model = AlternatingLeastSquares(factors=rank, iterations=iters, regularization=reg, alpha=alpha,
+                                        random_state=0, calculate_training_loss=False)
+        t = time.perf_counter()
+        model.fit(ui, show_progress=False)
+        fits.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        ids, _ = model.recommend(np.arange(n_users), ui, N=10, filter_already_liked_items=True)
+        recs.append(time.perf_counter() - t)
+    out["implicit_fit_s"], out["implicit_recommend_s"] = min(fits), min(recs)
     out["implicit_p_at_10"] = precision_at_10({u: ids[u] for u in range(n_users)}, test)
 
     sdf = spark.createDataFrame(train).repartition(int(spark.sparkContext.defaultParallelism)).cache()

@@ -93,6 +93,22 @@ def test_top_k_orders_by_score_then_index_and_skips_excluded():
     assert down.tolist() == [[0.5, 0.45, -0.4]]
 
 
+@pytest.mark.parametrize("kind", ["continuous", "ties", "excluded"])
+def test_top_k_block_search_equals_a_full_stable_sort(kind):
+    # 2,000 items in blocks of 32 take the block search; heavy ties take the exact path.
+    rng = np.random.default_rng(7)
+    scores = rng.normal(size=(50, 2000)).astype(np.float32)
+    if kind == "ties":
+        scores = np.round(scores, 0)
+    if kind == "excluded":
+        scores[:, rng.random(2000) < 0.995] = -np.inf  # ~10 finite items: fewer than k in some rows
+    idx, top = top_k(scores.copy(), 12)
+    want = np.argsort(-scores, axis=1, kind="stable")[:, :12]
+    finite = np.isfinite(top)
+    assert np.array_equal(np.where(finite, idx, -1), np.where(finite, want, -1))
+    assert np.array_equal(top[finite], np.take_along_axis(scores, want, axis=1)[finite])
+
+
 def test_score_users_excludes_bought_items_in_spark(spark):
     train = spark.createDataFrame([(0, 0, 3.0), (0, 1, 1.0), (1, 2, 1.0), (2, 0, 1.0), (2, 3, 2.0)],
                                   f"{USER_IDX} int, {ITEM_IDX} int, strength double")

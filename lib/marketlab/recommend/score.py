@@ -105,7 +105,11 @@ def score_matrix(side: ItemSide, factors: np.ndarray | None, bought: sp.csr_matr
         return np.asarray((binary @ side.similarity).todense(), dtype=np.float64), None
     if side.kind == "content":
         return _content_scores(bought, side.tfidf), None
-    als = np.nan_to_num(factors.astype(np.float64) @ side.item_factors.astype(np.float64).T)
+    # float32 like the factors themselves (Spark ALS stores Array[Float]); a float64 GEMM
+    # would double the memory traffic for digits the factors do not have. Unknown users
+    # (NaN rows) score 0 everywhere.
+    f32 = np.nan_to_num(np.asarray(factors, dtype=np.float32), nan=0.0)
+    als = f32 @ _item_factors_t(side)
     if side.kind == "als":
         return als, None
     content = side.content_weight * _content_scores(bought, side.tfidf)
@@ -116,7 +120,11 @@ def apply_bought(scores: np.ndarray, bought: sp.csr_matrix, mode: str, weight: f
     """Exclude (``-inf``) or down-weight the items each user already bought."""
     if mode == "keep":
         return scores
-    rows, cols = bought.nonzero()
+    bought = bought.tocsr()
+    # From the CSR structure directly: ``nonzero()`` builds a COO copy, a visible cost per batch.
+    nz = bought.data != 0
+    rows = np.repeat(np.arange(bought.shape[0]), np.diff(bought.indptr))[nz]
+    cols = bought.indices[nz]
     if mode == "exclude" or weight == 0.0:
         scores[rows, cols] = -np.inf
     else:
@@ -126,14 +134,68 @@ def apply_bought(scores: np.ndarray, bought: sp.csr_matrix, mode: str, weight: f
     return scores
 
 
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and scores of the ``k`` best finite items per row (ties by lower index)."""
-    k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    idx = np.take_along_axis(part, order, axis=1)
-    return idx, np.take_along_axis(part_scores, order, axis=1)
+def _item_factors_t(side: ItemSide) -> np.ndarray:
+    # Transposed float32 copy made once per task (the side is a broadcast value), not per batch.
+    cached = side.extra.get("_item_factors_t")
+    if cached is None:
+        cached = np.ascontiguousarray(np.asarray(side.item_factors, dtype=np.float32).T)
+        side.extra["_item_factors_t"] = cached
+    return cached
+
+
+def _top_k_exact(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    # The k-th best value per row is exact from a partition; every item above it is in,
+    # and the items equal to it fill the remaining places by lower index.
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1:k]
+    above = scores > kth
+    tied = scores == kth
+    room = k - above.sum(axis=1, keepdims=True)
+    keep = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    rows, cols = np.nonzero(keep)  # row-major: k per row, in index order
+    idx = cols.reshape(scores.shape[0], k)
+    vals = scores[rows, cols].reshape(scores.shape[0], k)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    return np.take_along_axis(idx, order, axis=1), np.take_along_axis(vals, order, axis=1)
+
+
+def top_k(scores: np.ndarray, k: int, block: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and scores of the ``k`` best items per row, best first, ties by lower index.
+
+    A full partition of every row (``argpartition``) costs ~10 ns per score and was the
+    scorer's largest cost. Instead each row is cut into blocks of ``block`` items: the
+    k best items lie in the blocks whose maximum is at least the k-th largest block
+    maximum (each such maximum is itself a score, so there are k scores at or above it),
+    and only those k blocks are sorted. Rows with tied block maxima (popularity scores)
+    fall back to an exact partition when the candidates would not be fewer.
+
+    Args:
+        scores: ``b x n`` scores (``-inf`` = excluded; callers drop non-finite results).
+        k: Items per row (capped at ``n``).
+        block: Block width of the candidate search.
+    """
+    b, n = scores.shape
+    k = min(k, n)
+    nb = -(-n // block)
+    if nb <= 4 * k:
+        return _top_k_exact(scores, k)
+    padded = scores
+    if nb * block != n:
+        padded = np.full((b, nb * block), -np.inf, dtype=scores.dtype)
+        padded[:, :n] = scores
+    blocks = padded.reshape(b, nb, block)
+    maxima = blocks.max(axis=2)
+    kth_max = np.partition(maxima, nb - k, axis=1)[:, nb - k:nb - k + 1]
+    chosen = maxima >= kth_max
+    width = int(chosen.sum(axis=1).max())
+    if width > 4 * k:
+        return _top_k_exact(scores, k)
+    # Rows with fewer chosen blocks than the widest row take extra (unneeded) blocks; the
+    # candidates stay in item order so that a stable sort breaks ties by lower index.
+    picked = np.sort(np.argsort(~chosen, axis=1, kind="stable")[:, :width], axis=1)
+    cand = np.take_along_axis(blocks, picked[:, :, None], axis=1).reshape(b, width * block)
+    cand_idx = (picked[:, :, None] * block + np.arange(block)).reshape(b, width * block)
+    order = np.argsort(-cand, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(cand_idx, order, axis=1), np.take_along_axis(cand, order, axis=1)
 
 
 def user_auc(scores: np.ndarray, train_items: np.ndarray, test_items: np.ndarray) -> float:
@@ -200,7 +262,7 @@ def score_users(
                 factors = None
                 if rank:
                     factors = np.stack([
-                        np.asarray(f, dtype=np.float64) if f is not None else np.full(rank, np.nan)
+                        np.asarray(f, dtype=np.float32) if f is not None else np.full(rank, np.nan, dtype=np.float32)
                         for f in chunk["factors"]
                     ])
                 raw, content = score_matrix(s, factors, bought)
@@ -211,18 +273,23 @@ def score_users(
                                  np.asarray(t if t is not None else [], dtype=np.int64))
                         for r, t in enumerate(chunk["test_items"])
                     ]
-                scores = apply_bought(raw.copy(), bought, bought_mode, bought_weight)
+                # The raw scores are needed again only for AUC (already done) and to label a
+                # blend's sources; otherwise exclusion can work in place.
+                needs_raw = content is not None
+                scores = apply_bought(raw.copy() if needs_raw else raw, bought, bought_mode, bought_weight)
                 idx, top = top_k(scores, k)
                 items_out, scores_out, sources_out = [], [], []
+                fixed_source = {"popular": SOURCE_POPULAR, "content": SOURCE_CONTENT, "itemcf": "itemcf"}.get(s.kind)
+                if s.kind in ("als", "blend") and s.cold is None and content is None:
+                    fixed_source = SOURCE_ALS
+                finite = np.isfinite(top)
                 for r in range(len(chunk)):
-                    keep = np.isfinite(top[r])
+                    keep = finite[r]
                     its = idx[r][keep]
                     items_out.append(its.astype(np.int32).tolist())
-                    scores_out.append(top[r][keep].tolist())
-                    if s.kind == "popular":
-                        src = [SOURCE_POPULAR] * len(its)
-                    elif s.kind == "content":
-                        src = [SOURCE_CONTENT] * len(its)
+                    scores_out.append(top[r][keep].astype(np.float64).tolist())
+                    if fixed_source is not None:
+                        src = [fixed_source] * len(its)
                     elif s.kind in ("als", "blend"):
                         src = []
                         for j in its:
