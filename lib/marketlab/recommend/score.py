@@ -4,8 +4,8 @@ Popularity, item-item CF, content, ALS and the ALS + content blend all reduce to
 for each (user, catalogue item)", computed per batch of users inside ``mapInPandas``
 tasks with numpy/scipy BLAS against a broadcast item side. Scoring every model through
 the same code makes the comparison fair (same candidates, same exclusion of bought
-items, same tie handling) and is where Spark's own ``recommendForAllUsers`` spends most
-of its time (a per-pair priority queue on the JVM), see docs/benchmarks/recommender.md.
+items, same tie handling). For ALS the cost is the top-k, not the GEMM: see
+:func:`top_k` and docs/benchmarks/recommender.md.
 """
 
 from __future__ import annotations
@@ -311,7 +311,9 @@ def score_users(
     frame = users
     if "factors" not in frame.columns:
         frame = frame.withColumn("factors", F.lit(None).cast(T.ArrayType(T.FloatType())))
-    return frame.select(*cols).mapInPandas(run, OUT_SCHEMA)
+    # Batches of the same users in the same order on every run: a GEMM's last bits can
+    # depend on a row's place in the batch, and reruns must give identical tables.
+    return frame.select(*cols).sortWithinPartitions(USER_IDX).mapInPandas(run, OUT_SCHEMA)
 
 
 def user_frame(train: DataFrame, test: DataFrame | None = None, user_factors: DataFrame | None = None,
