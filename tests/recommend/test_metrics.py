@@ -56,6 +56,26 @@ def test_ranking_metrics_match_pandas_and_hand_values(frames):
     assert got["map_at_5"] == pytest.approx(((1 / 2 + 2 / 4) / 3 + (1 / 5) / 1 + 0) / 3)
 
 
+def test_ranking_metrics_equal_sparks_ranking_evaluator(spark):
+    # Random lists of 0-12 items (some shorter than k, some empty), 1-6 held-out items.
+    from pyspark.ml.evaluation import RankingEvaluator
+
+    rng = np.random.default_rng(3)
+    recs, test = [], []
+    for u in range(60):
+        recs.append((u, rng.permutation(30)[: rng.integers(0, 13)].tolist()))
+        test.extend((u, int(i)) for i in rng.permutation(30)[: rng.integers(1, 7)])
+    frame = M.ranking_frame(spark.createDataFrame(recs, f"{USER_IDX} int, items array<int>"),
+                            spark.createDataFrame(test, f"{USER_IDX} int, {ITEM_IDX} int"))
+    ks = [1, 5, 10, 20]
+    got = M.ranking_metrics(frame, ks)
+    names = {"precision": "precisionAtK", "recall": "recallAtK", "map": "meanAveragePrecisionAtK", "ndcg": "ndcgAtK"}
+    for k in ks:
+        for name, spark_name in names.items():
+            want = RankingEvaluator(metricName=spark_name, k=k).evaluate(frame)
+            assert got[f"{name}_at_{k}"] == pytest.approx(want, abs=1e-12), (name, k)
+
+
 def test_users_without_recommendations_count_as_misses(spark, frames):
     recs, test = frames
     extra = test.unionByName(spark.createDataFrame([(3, 1)], f"{USER_IDX} int, {ITEM_IDX} int"))
