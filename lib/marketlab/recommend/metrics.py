@@ -30,7 +30,6 @@ from scipy import stats
 from marketlab.recommend.data import ITEM_IDX, USER_IDX
 
 
-
 def ranking_frame(recs: DataFrame, test: DataFrame) -> DataFrame:
     """``prediction`` / ``label`` arrays (double) per held-out user, cached.
 
