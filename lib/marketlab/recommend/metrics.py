@@ -65,21 +65,20 @@ def ranking_metrics(frame: DataFrame, ks: list[int]) -> dict[str, float]:
                       lambda x: F.when(F.array_contains("label", x), F.lit(1.0)).otherwise(F.lit(0.0)))
     base = frame.select(rel.alias("_rel"), F.size("label").alias("_nl"))
 
-    def total(arr: F.Column, k: int) -> F.Column:
+    def total(arr: F.Column, k: int | F.Column) -> F.Column:
         return F.aggregate(F.slice(arr, 1, k), F.lit(0.0), lambda acc, v: acc + v)
 
     # Precision at each hit position (hits so far / position) and the DCG gain 1/ln(i+2);
     # natural log like Spark (the base cancels in nDCG).
     terms = base.select(
         "_rel", "_nl",
-        F.transform("_rel", lambda x, i: F.when(
-            x > 0, F.aggregate(F.slice("_rel", 1, i + 1), F.lit(0.0), lambda a, v: a + v) / (i + 1)
-        ).otherwise(F.lit(0.0))).alias("_ap"),
+        F.transform("_rel", lambda x, i: F.when(x > 0, total(F.col("_rel"), i + 1) / (i + 1))
+                    .otherwise(F.lit(0.0))).alias("_ap"),
         F.transform("_rel", lambda x, i: x / F.log(i + 2.0)).alias("_dcg"),
     )
+    has = F.col("_nl") > 0
     aggs = []
     for k in ks:
-        has = F.col("_nl") > 0
         hits = total(F.col("_rel"), k)
         cut = F.least(F.col("_nl"), F.lit(k))
         idcg = F.aggregate(F.sequence(F.lit(0), F.greatest(cut, F.lit(1)) - 1), F.lit(0.0),

@@ -290,14 +290,12 @@ def score_users(
                     scores_out.append(top[r][keep].astype(np.float64).tolist())
                     if fixed_source is not None:
                         src = [fixed_source] * len(its)
-                    elif s.kind in ("als", "blend"):
+                    else:  # als / blend with cold items or a content part: per item
                         src = []
                         for j in its:
                             is_content = (s.cold is not None and bool(s.cold[j])) or (
                                 content is not None and content[r, j] > raw[r, j] - content[r, j])
                             src.append(SOURCE_CONTENT if is_content else SOURCE_ALS)
-                    else:
-                        src = ["itemcf"] * len(its)
                     sources_out.append(src)
                 yield pd.DataFrame({
                     USER_IDX: chunk[USER_IDX].astype("int32").values,
