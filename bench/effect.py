@@ -8,7 +8,7 @@ re-computes the point figures with scikit-uplift on the same predictions. Timing
 Spark metric pass against scikit-uplift on the collected predictions, same run.
 
     .venv/bin/python bench/effect.py [--learners class_transformation,t_learner,x_learner]
-        [--base gbt] [--max-iter 40] [--max-depth 4] [--bootstrap 100]
+        [--base rf|gbt|logreg] [--max-iter 40] [--max-depth 4] [--bootstrap 100]
 
 Ends with one JSON line.
 """
@@ -34,7 +34,7 @@ PUBLISHED = {"uplift_at_30": 0.0661, "qini_auc_best": 0.0668, "qini_auc_two_mode
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--learners", default="class_transformation,t_learner,x_learner")
-    ap.add_argument("--base", default="gbt")
+    ap.add_argument("--base", default="rf")
     ap.add_argument("--max-iter", type=int, default=40)
     ap.add_argument("--max-depth", type=int, default=4)
     ap.add_argument("--bootstrap", type=int, default=100)

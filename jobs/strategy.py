@@ -39,7 +39,8 @@ def main(ctx: JobContext) -> None:
     for pol in ["strategy", "bandit_greedy", res.reference, "none"]:
         r = dr.loc[pol]
         print(f"  {pol:<22} DR value/customer {r['value']:+.4f} [{r.get('lo', float('nan')):+.4f}, {r.get('hi', float('nan')):+.4f}]"
-              f"  vs {res.reference}: {r['diff']:+.4f} [{r.get('diff_lo', float('nan')):+.4f}, {r.get('diff_hi', float('nan')):+.4f}]")
+              f"  vs {res.reference}: {r['diff']:+.4f} [{r.get('diff_lo', float('nan')):+.4f}, {r.get('diff_hi', float('nan')):+.4f}]"
+              f"  (detectable: {r.get('mde', float('nan')):.4f})")
     for note in res.notes:
         print(f"  note: {note}")
 

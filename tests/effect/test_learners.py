@@ -75,3 +75,34 @@ def test_protocol_split_reproduces_sklearn_row_for_row(campaign, campaign_pdf):
     sub = campaign_pdf[campaign_pdf["treatment"].isin(["Womens E-Mail", "No E-Mail"])]
     _, test = train_test_split(sub, test_size=0.5, random_state=42)
     assert sorted(got["customer_id"]) == sorted(test["customer_id"])
+
+
+def test_concurrent_fits_equal_sequential_ones_in_pair_order(campaign):
+    from marketlab.effect.params import EffectParams
+    from marketlab.effect.run import fit_all
+
+    base = dict(learners=["t_learner"], outcomes=["visit"], base_model="logreg", max_iter=10, ks=[0.3], bootstrap=4,
+                calibration_bins=4)
+    _, seq = fit_all(campaign, EffectParams(**base, parallelism=1))
+    _, par = fit_all(campaign, EffectParams(**base, parallelism=2))
+    pairs = [("Mens E-Mail", "visit"), ("Womens E-Mail", "visit")]
+    assert [(r.arm, r.outcome) for r in par] == [(r.arm, r.outcome) for r in seq] == pairs
+    for s, p in zip(seq, par):
+        assert p.metrics == s.metrics and p.selected == s.selected
+        assert p.calibration.equals(s.calibration)
+
+
+def test_random_forest_learners_rank_a_rare_outcome(campaign):
+    """rf models a 0/1 outcome with a regression forest: Spark's classification trees merge
+    same-class leaves, and on a rare outcome (conversion, ~4 %) the forest then predicts one
+    constant for every row (Qini exactly 0)."""
+    split = hash_split(campaign, 0.5, 42)
+    res = fit_arm_outcome(split, "Mens E-Mail", "conversion", ["t_learner", "class_transformation"], "No E-Mail",
+                          base_model="rf", max_iter=20, max_depth=4, ks=[0.3], bootstrap=0, calibration_bins=4)
+    for name, m in res.metrics.items():
+        assert m["qini_auc"] > 0.02, (name, m)  # a constant prediction gives exactly 0
+    for name in ("t_learner", "class_transformation"):
+        pred = res.learners[name].predict(split.where("is_holdout"), "uplift")
+        assert pred.select("uplift").distinct().count() > 20, name
+    imp = feature_importance(res.learners["t_learner"])
+    np.testing.assert_allclose(imp.groupby("model")["importance"].sum(), 1.0)

@@ -79,3 +79,34 @@ def test_calibration_table_observed_matches_pandas(preds):
     # Highest predicted bin has the largest observed effect for this signal.
     assert cal["observed"].iloc[0] == cal["observed"].max()
     assert (cal["observed_lo"] < cal["observed"]).all() and (cal["observed"] < cal["observed_hi"]).all()
+
+
+def _frame(spark, kind: str):
+    rng = np.random.default_rng(11)
+    n = 3000
+    x, t = rng.uniform(size=n), rng.integers(0, 2, size=n)
+    if kind == "binary":
+        y = (rng.uniform(size=n) < 0.1 + 0.15 * x * t).astype(float)
+    elif kind == "mostly_responders":  # control responders outnumber treated non-responders
+        y = (rng.uniform(size=n) < 0.9 + 0.05 * t).astype(float)
+    else:  # spend-like: zero-inflated, continuous
+        y = np.where(rng.uniform(size=n) < 0.05 + 0.05 * t * x, rng.gamma(2.0, 50.0, size=n), 0.0)
+    score = np.round(x * 0.2 + rng.normal(0, 0.05, size=n), 2)  # ties, as trees give
+    return spark.createDataFrame(pd.DataFrame({"id": np.arange(n), "score": score, "y": y, "t": t})).repartition(3)
+
+
+@pytest.mark.parametrize("kind", ["binary", "mostly_responders", "spend"])
+def test_bootstrap_replicates_equal_the_spark_column_definitions(spark, kind):
+    """The numpy replicate scorer = auc_scores / uplift_at_k on the same weighted replicates."""
+    from marketlab.effect.metrics import REP, W, bootstrap_metrics, metric_names
+
+    sdf, ks = _frame(spark, kind), [0.1, 0.3]
+    got = bootstrap_metrics(sdf, "score", "y", "t", "id", ks, bootstrap=5, seed=3).toPandas().set_index(REP).sort_index()
+    reps = poisson_replicates(sdf.select("id", "score", "y", "t"), 5, 3, "id")
+    ref = auc_scores(reps, "score", "y", "t", W, [REP]).toPandas().set_index(REP)
+    for k in ks:
+        for strategy, suffix in (("by_group", ""), ("overall", "_overall")):
+            u = uplift_at_k(reps, "score", "y", "t", k, strategy, "id", W, [REP]).toPandas().set_index(REP)
+            ref[f"uplift_at_{int(k * 100)}{suffix}"] = u["uplift_at_k"]
+    assert list(got.columns) == metric_names(ks) and len(got) == 5
+    pd.testing.assert_frame_equal(got, ref[got.columns].sort_index(), rtol=1e-9, atol=1e-12, check_dtype=False)

@@ -130,5 +130,12 @@ def test_ope_estimators_match_numpy(spark):
     r = got.loc[("smart", "dr")]
     assert r["lo"] < 0.625 < r["hi"] and r["diff_lo"] > 0
     assert got.loc[("all:B", "dr"), "diff"] == 0.0
+    # the paired difference's bootstrap SE is the SE of the per-customer IPS difference terms
+    # (50 replicates: ~10 % sampling error), and the MDE is (z_0.975 + z_0.8) of it
+    ref_w = (logged == "B").astype(float) / prop
+    se_ips = np.std((w - ref_w) * reward, ddof=1) / np.sqrt(n)
+    s = got.loc[("smart", "ips")]
+    assert s["diff_se"] == pytest.approx(se_ips, rel=0.3)
+    assert s["mde"] == pytest.approx(2.8016 * s["diff_se"], rel=1e-4)
     with pytest.raises(ValueError, match="never logged"):
         evaluate_policies(spark.createDataFrame(log_pdf[log_pdf.action != "B"]), pol_sdf, names, actions, bootstrap=0)

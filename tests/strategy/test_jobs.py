@@ -62,9 +62,12 @@ def test_effect_then_strategy_jobs(spark, tmp_path, capsys):
     run = mlflow.search_runs(filter_string="tags.`marketlab.job` = 'strategy'", output_format="list")[0]
     assert run.data.tags["marketlab.run_kind"] == "effect_evaluation"
     assert "ope.strategy.dr.value" in run.data.metrics and "budget.contacts" in run.data.metrics
+    m = run.data.metrics
+    assert m["ope.strategy.dr.mde"] == pytest.approx(2.8016 * m["ope.strategy.dr.diff_se"], rel=1e-4)
+    assert m["ope.strategy.dr.diff_se"] > 0
     assert run.data.params["read.gold.uplift_scores"] == "0"
     out = capsys.readouterr().out
-    assert "DR value/customer" in out
+    assert "DR value/customer" in out and "(detectable: " in out
 
 
 def test_effect_job_missing_arm_is_a_job_error(spark, tmp_path):

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.classification import GBTClassifier, LogisticRegression, RandomForestClassifier
+from pyspark.ml.classification import GBTClassifier, LogisticRegression, ProbabilisticClassificationModel
 from pyspark.ml.functions import vector_to_array
 from pyspark.ml.regression import GBTRegressor, LinearRegression, RandomForestRegressor
 from pyspark.sql import DataFrame
@@ -37,7 +37,8 @@ def make_estimator(kind: str, classifier: bool, max_iter: int, max_depth: int, s
     """A Spark ML estimator of the configured family reading ``features`` / ``_label``.
 
     Args:
-        kind: ``gbt``, ``rf`` or ``logreg`` (linear regression when not a classifier).
+        kind: ``gbt``, ``rf`` or ``logreg`` (linear regression when not a classifier);
+            ``rf`` is always a regression forest (see below).
         classifier: Classifier (probability output) or regressor.
         max_iter: Boosting rounds / trees / solver iterations.
         max_depth: Tree depth.
@@ -51,8 +52,12 @@ def make_estimator(kind: str, classifier: bool, max_iter: int, max_depth: int, s
         cls = GBTClassifier if classifier else GBTRegressor
         return cls(maxIter=max_iter, maxDepth=max_depth, stepSize=0.1, subsamplingRate=0.8, seed=seed, **common)
     if kind == "rf":
-        cls = RandomForestClassifier if classifier else RandomForestRegressor
-        return cls(numTrees=max_iter, maxDepth=max_depth, minInstancesPerNode=20, seed=seed, **common)
+        # A regression forest on the 0/1 label estimates P(y=1) too. Spark's classification
+        # trees merge sibling leaves that predict the same class, so with a rare outcome
+        # (visit 15 %, conversion 1 %) every tree collapses to its root and the forest's
+        # "probability" is one constant for all rows: no ranking, Qini exactly 0.
+        return RandomForestRegressor(numTrees=max_iter, maxDepth=max_depth, minInstancesPerNode=20, seed=seed,
+                                     **common)
     if kind == "logreg":
         if classifier:
             return LogisticRegression(maxIter=max_iter, regParam=1e-3, **common)
@@ -66,10 +71,16 @@ def _fit(df: DataFrame, label: str | F.Column, est) -> PipelineModel:
 
 
 def _predict(model: PipelineModel, df: DataFrame, out_col: str, classifier: bool) -> DataFrame:
-    """``df`` plus ``out_col`` (P(y=1) for classifiers, the prediction for regressors)."""
+    """``df`` plus ``out_col``: P(y=1) for a binary outcome, the prediction otherwise.
+
+    A binary outcome may be modelled by a regressor on the 0/1 label (the ``rf`` family),
+    whose prediction is then the probability; only a probabilistic classifier has a
+    probability column to read.
+    """
     est = model.stages[-1]
     pred = model.transform(df)
-    value = vector_to_array(F.col(est.getProbabilityCol()))[1] if classifier else F.col(est.getPredictionCol())
+    probabilistic = classifier and isinstance(est, ProbabilisticClassificationModel)
+    value = vector_to_array(F.col(est.getProbabilityCol()))[1] if probabilistic else F.col(est.getPredictionCol())
     return pred.select(*df.columns, value.alias(out_col))
 
 

@@ -38,6 +38,9 @@ class EffectParams(StrictModel):
         register_models: Register the selected model per arm x outcome in MLflow.
         promote_margin: Required Qini improvement over the champion to move the alias.
         pseudonym_salt_env: Environment variable holding the salt of ``customer_key``.
+        parallelism: Arm x outcome pairs fitted at the same time (driver threads). The
+            campaign is small, so one fit's Spark jobs are a task or two each and leave
+            cores idle; concurrent fits fill them. Results do not depend on it.
     """
 
     input_table: str = "silver.campaign_log"
@@ -48,7 +51,7 @@ class EffectParams(StrictModel):
         default_factory=lambda: ["visit", "conversion", "spend"], min_length=1)
     learners: list[Learner] = Field(default_factory=lambda: ["t_learner", "x_learner", "class_transformation"],
                                     min_length=1)
-    base_model: BaseModel = "gbt"
+    base_model: BaseModel = "rf"
     max_iter: int = Field(40, ge=1)
     max_depth: int = Field(4, ge=1, le=30)
     validation_fraction: float = Field(0.5, gt=0.0, lt=1.0)
@@ -60,6 +63,7 @@ class EffectParams(StrictModel):
     register_models: bool = True
     promote_margin: float = 0.0
     pseudonym_salt_env: str = "MARKETLAB_PSEUDONYM_SALT"
+    parallelism: int = Field(2, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> "EffectParams":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import matplotlib
@@ -39,14 +40,20 @@ def fit_all(df: DataFrame, params: EffectParams) -> tuple[DataFrame, list[ArmOut
     """
     check_campaign(df, params.arms, params.control, list(params.outcomes))
     split = hash_split(df, params.validation_fraction, params.seed).cache()
-    results = []
-    for arm in params.arms:
-        for outcome in params.outcomes:
-            results.append(fit_arm_outcome(
-                split, arm, outcome, list(params.learners), params.control, params.base_model, params.max_iter,
-                params.max_depth, params.seed, params.ks, params.bootstrap, params.calibration_bins,
-                params.selection_metric))
-    return split, results
+    pairs = [(arm, outcome) for arm in params.arms for outcome in params.outcomes]
+
+    def fit(pair: tuple[str, str]) -> ArmOutcomeResult:
+        return fit_arm_outcome(
+            split, pair[0], pair[1], list(params.learners), params.control, params.base_model, params.max_iter,
+            params.max_depth, params.seed, params.ks, params.bootstrap, params.calibration_bins,
+            params.selection_metric)
+
+    if params.parallelism == 1 or len(pairs) == 1:
+        return split, [fit(p) for p in pairs]
+    # Spark runs jobs from several driver threads side by side (as CrossValidator's
+    # `parallelism` does); map keeps the results in pair order.
+    with ThreadPoolExecutor(max_workers=params.parallelism, thread_name_prefix="effect-fit") as pool:
+        return split, list(pool.map(fit, pairs))
 
 
 def scores_table(split: DataFrame, results: list[ArmOutcomeResult], salt: str,

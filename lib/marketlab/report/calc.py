@@ -157,7 +157,7 @@ def recommend_metrics(metrics: Mapping[str, float]) -> pd.DataFrame:
 
 
 def ope_estimates(metrics: Mapping[str, float]) -> pd.DataFrame:
-    """``ope.<policy>.<estimator>.<value|lo|hi|diff|diff_lo|diff_hi>`` -> one row per policy x estimator."""
+    """``ope.<policy>.<estimator>.<value|lo|hi|diff|diff_lo|diff_hi|mde>`` -> one row per policy x estimator."""
     rows: dict[tuple[str, str], dict[str, float]] = {}
     for key, value in metrics.items():
         if not key.startswith("ope."):
@@ -167,7 +167,7 @@ def ope_estimates(metrics: Mapping[str, float]) -> pd.DataFrame:
             continue
         policy, estimator, col = parts
         rows.setdefault((policy, estimator), {})[col] = float(value)
-    cols = ["policy", "estimator", "value", "lo", "hi", "diff", "diff_lo", "diff_hi"]
+    cols = ["policy", "estimator", "value", "lo", "hi", "diff", "diff_lo", "diff_hi", "mde"]
     out = pd.DataFrame([{"policy": p, "estimator": e, **v} for (p, e), v in rows.items()])
     for c in cols:
         if c not in out:

@@ -692,7 +692,8 @@ def strategy_section(summary: Any, metrics: Any, max_rows: int = 40, params: Any
             ref = dict(params or {}).get("reference_policy")
             main = ope[ope["estimator"] == est].sort_values("value", ascending=False)
             s.add(table(main, max_rows, caption=f"{est} estimates; diff = value minus the reference policy"
-                                                + (f" ({ref})" if ref else "") + " with a paired CI"))
+                                                + (f" ({ref})" if ref else "") + " with a paired CI; mde = the smallest"
+                                                " difference this sample detects (95 %, power 0.8)"))
             if ope["estimator"].nunique() > 1:
                 wide = ope.pivot_table(index="policy", columns="estimator", values="value", aggfunc="first")
                 wide = wide.sort_values(est, ascending=False).reset_index()

@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 
 from marketlab.effect.metrics import REP, W, poisson_replicates
 from marketlab.strategy.policy import pi_col, q_col
+from marketlab.strategy.power import minimal_detectable_difference
 
 ESTIMATORS = ("ips", "snips", "dm", "dr")
 
@@ -43,7 +44,7 @@ def _case(action_col: str, actions: list[str], values: dict[str, F.Column]) -> F
 def evaluate_policies(log: DataFrame, policies: DataFrame, names: list[str], actions: list[str],
                       reference: str | None = None, key: str = "customer_key", action_col: str = "action",
                       reward_col: str = "reward", bootstrap: int = 200, seed: int = 42,
-                      level: float = 0.95) -> pd.DataFrame:
+                      level: float = 0.95, power: float = 0.8) -> pd.DataFrame:
     """Estimate every policy's value per customer with bootstrap CIs.
 
     Args:
@@ -60,10 +61,15 @@ def evaluate_policies(log: DataFrame, policies: DataFrame, names: list[str], act
         bootstrap: Replicates (0 = no CIs).
         seed: Bootstrap seed.
         level: Confidence level.
+        power: Power of the minimal detectable difference.
 
     Returns:
         One row per policy x estimator: ``policy``, ``estimator``, ``value``, ``lo``, ``hi``,
-        and with a reference ``diff``, ``diff_lo``, ``diff_hi``.
+        and with a reference ``diff``, ``diff_lo``, ``diff_hi``, ``diff_se`` (bootstrap
+        standard deviation of the paired difference) and ``mde`` (the smallest true
+        difference this log detects at ``1 - level`` with probability ``power``: a
+        ``diff`` well below it says the comparison is underpowered, not that the policies
+        are equal).
 
     Raises:
         ValueError: A logged action has no propensity or the log is empty.
@@ -114,6 +120,8 @@ def evaluate_policies(log: DataFrame, policies: DataFrame, names: list[str], act
                 if boot is not None:
                     d = boot[f"{est}{j}"] - boot[f"{est}{ref}"]
                     row["diff_lo"], row["diff_hi"] = (float(v) for v in d.quantile([lo_q, hi_q]))
+                    row["diff_se"] = float(d.std(ddof=1))
+                    row["mde"] = minimal_detectable_difference(row["diff_se"], 1 - level, power)
             rows.append(row)
     terms.unpersist()
     return pd.DataFrame(rows)

@@ -22,7 +22,7 @@ def log_strategy_run(res, params: StrategyParams, tmp: str) -> None:
     metrics = {}
     for _, r in res.ope.iterrows():
         base = f"ope.{_name(r['policy'])}.{r['estimator']}"
-        for col in ("value", "lo", "hi", "diff", "diff_lo", "diff_hi"):
+        for col in ("value", "lo", "hi", "diff", "diff_lo", "diff_hi", "diff_se", "mde"):
             if col in r and r[col] == r[col]:
                 metrics[f"{base}.{col}"] = float(r[col])
     contacted = (res.strategy["action"] != params.control)

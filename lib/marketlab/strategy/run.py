@@ -151,9 +151,23 @@ def build_strategy(scores: pd.DataFrame, log_df: DataFrame, params: StrategyPara
     ope = evaluate_policies(logged, pol_sdf, names, all_actions, reference, key, bootstrap=params.bootstrap,
                             seed=params.seed)
 
+    notes += _power_notes(ope, reference, len(hold))
     strategy = _strategy_rows(wide, profit, alloc, segments, blocked, actions, params)
     summary = _summary(strategy, params)
     return StrategyResult(strategy, summary, ope, reference, alloc, notes, cost)
+
+
+def _power_notes(ope: pd.DataFrame, reference: str, n_hold: int) -> list[str]:
+    """Say when the strategy's difference to the reference is below what the sample can detect."""
+    row = ope[(ope["policy"] == "strategy") & (ope["estimator"] == "dr")]
+    if row.empty or "mde" not in row or not row["mde"].notna().all():
+        return []
+    r = row.iloc[0]
+    if r["diff_lo"] > 0 or r["diff_hi"] < 0:
+        return []
+    return [f"strategy vs {reference}: DR difference {r['diff']:+.4f} [{r['diff_lo']:+.4f}, {r['diff_hi']:+.4f}] "
+            f"on {n_hold:,} held-out customers, which detect only differences above {r['mde']:.4f} "
+            f"(95 %, power 0.8): inconclusive, not evidence of no effect (bench/effect_power.py)"]
 
 
 def _strategy_rows(wide, profit, alloc, segments, blocked, actions, params) -> pd.DataFrame:
