@@ -85,8 +85,7 @@ class SegmentGain:
         return asdict(self)
 
 
-def _best_arm(train: pd.DataFrame, keys: list[str], action_col: str, reward_col: str, reference: str,
-              min_count: int) -> pd.Series:
+def _best_arm(train: pd.DataFrame, keys: list[str], action_col: str, reward_col: str, min_count: int) -> pd.Series:
     """Arm with the highest mean reward per segment (randomized log: an unbiased arm mean)."""
     g = train.groupby([*keys, action_col], observed=True)[reward_col].agg(["mean", "size"])
     g = g[g["size"] >= min_count]["mean"].unstack(action_col)
@@ -143,13 +142,13 @@ def segment_policy_gain(log: pd.DataFrame, keys: list[str], reference: str, acti
     chosen = np.empty(len(log), dtype=object)
     for k in range(folds):
         test = fold == k
-        best = _best_arm(log[~test], keys, action_col, reward_col, reference, min_count)
+        best = _best_arm(log[~test], keys, action_col, reward_col, min_count)
         chosen[test] = _choose(log[test], best, keys, reference)
     d = _diff_terms(log, chosen, action_col, reward_col, reference, propensity)
     n = len(d)
     gain, se = float(d.mean()), float(d.std(ddof=1) / np.sqrt(n))
     z = float(stats.norm.ppf(1 - alpha / 2))
-    best_all = _best_arm(log, keys, action_col, reward_col, reference, min_count)
+    best_all = _best_arm(log, keys, action_col, reward_col, min_count)
     d_all = _diff_terms(log, _choose(log, best_all, keys, reference), action_col, reward_col, reference, propensity)
     insample = float(d_all.mean())
     return SegmentGain(keys=list(keys), n_segments=int(log.groupby(keys, observed=True).ngroups), gain=gain, se=se,
