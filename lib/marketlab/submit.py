@@ -85,10 +85,12 @@ def submit_command(app_file: str | os.PathLike, settings: Settings, *, name: str
         conf["spark.pyspark.python"] = "./environment/bin/python"
     else:
         conf["spark.pyspark.python"] = python or os.environ.get("PYSPARK_PYTHON") or sys.executable
+    conf.update(settings.spark.conf)
     log4j = root / "conf" / "log4j2.properties"
     if log4j.is_file():
-        conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{log4j}"
-    conf.update(settings.spark.conf)
+        # Kept next to any driver JVM options the conf sets (one --conf key holds them all).
+        own = str(conf.get("spark.driver.extraJavaOptions", "")).strip()
+        conf["spark.driver.extraJavaOptions"] = " ".join(filter(None, [f"-Dlog4j2.configurationFile=file:{log4j}", own]))
     extra_path = conf.pop("spark.executorEnv.PYTHONPATH", "")
     conf["spark.executorEnv.PYTHONPATH"] = os.pathsep.join([*executor_path, *filter(None, [extra_path])])
     cmd = [spark_submit_bin(), "--master", master, "--deploy-mode", "client", "--name", name,

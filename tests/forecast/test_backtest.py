@@ -50,3 +50,33 @@ def test_gain_ci_brackets_gain_and_detects_no_difference():
     same.loc[same.model == "m", "mase"] = same.loc[same.model == "base", "mase"].to_numpy()
     g, lo, hi = mase_gain_ci(same, "m", "base")
     assert g == 0.0 and lo <= 0 <= hi
+
+
+def test_fallback_backtest_scores_only_not_selected_series_like_pandas(spark, demand_df):
+    from pyspark.sql import functions as F
+
+    from marketlab.forecast.baselines import forecast_series
+    from marketlab.forecast.params import ForecastParams
+    from marketlab.forecast.run import fallback_backtest, prepare
+    from marketlab.forecast.series import NOT_SELECTED, STATUS, series_profile
+
+    p = ForecastParams(horizon=7, window=14, max_series=6, fallback_model="seasonal_es")
+    series, end = prepare(demand_df)
+    series = series.cache()
+    cutoff = end - dt.timedelta(days=7)
+    profile = series_profile(series, cutoff, p.history_needed, p.max_series).cache()
+    out = fallback_backtest(series, profile, cutoff, p).set_index("model")
+    ids = [r.series_id for r in profile.where(F.col(STATUS) == NOT_SELECTED).select("series_id").collect()]
+    assert len(ids) >= 3 and sorted(out.index) == ["seasonal_es", "seasonal_naive"]
+    frame = series.where(F.col("series_id").isin(ids)).select("series_id", "date", "units").toPandas()
+    fc = forecast_series(frame, [cutoff], ["seasonal_naive", "seasonal_es"], 7, 7)
+    fc["date"] = pd.to_datetime(fc["date"]).dt.date
+    frame["date"] = pd.to_datetime(frame["date"]).dt.date
+    j = fc.merge(frame, on=["series_id", "date"])
+    for model, g in j.groupby("model"):
+        per = (g.p50 - g.units).abs().groupby(g.series_id).mean() / g.groupby("series_id").mase_scale.first()
+        assert out.loc[model, "n_series"] == len(ids)
+        assert abs(out.loc[model, "mase"] - per[np.isfinite(per)].mean()) < 1e-9
+    assert fallback_backtest(series, profile.where(F.col(STATUS) != NOT_SELECTED), cutoff, p) is None
+    series.unpersist()
+    profile.unpersist()

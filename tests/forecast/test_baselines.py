@@ -16,15 +16,32 @@ def test_seasonal_naive_repeats_last_season_and_adds_error_quantile():
 
 
 def test_ets_and_theta_match_statsforecast():
-    from statsforecast.models import AutoETS, AutoTheta
+    from statsforecast.models import AutoETS, AutoTheta, Theta
 
     y = np.random.default_rng(1).poisson(10 * (1 + 0.5 * np.sin(np.arange(84) * 2 * np.pi / 7))).astype(float)
-    for kind, model in (("ets", AutoETS(season_length=7)), ("theta", AutoTheta(season_length=7))):
+    for kind, model in (("ets", AutoETS(season_length=7, model="ANA")), ("auto_ets", AutoETS(season_length=7)),
+                        ("theta", Theta(season_length=7)), ("auto_theta", AutoTheta(season_length=7))):
         ref = model.forecast(y=y, h=14, level=[80])
         p50, p90, used = forecast_one(kind, y, 14, 7)
         assert used == kind
         np.testing.assert_allclose(p50, np.maximum(ref["mean"], 0))
         np.testing.assert_allclose(p90, np.maximum(ref["hi-80"], p50))
+    # the ETS specification is a parameter: ANN has no season, so its forecast is flat
+    p50, _, _ = forecast_one("ets", y, 14, 7, ets_model="ANN")
+    assert np.ptp(p50) < 1e-9 < np.ptp(forecast_one("ets", y, 14, 7)[0])
+
+
+def test_seasonal_es_point_forecast_and_error_quantile():
+    from statsforecast.models import SeasonalExponentialSmoothingOptimized
+
+    y = np.random.default_rng(2).poisson(5 * (1 + 0.8 * np.sin(np.arange(70) * 2 * np.pi / 7))).astype(float)
+    ref = SeasonalExponentialSmoothingOptimized(season_length=7).forecast(y=y, h=10, fitted=True)
+    p50, p90, used = forecast_one("seasonal_es", y, 10, 7)
+    assert used == "seasonal_es"
+    np.testing.assert_allclose(p50, np.maximum(ref["mean"], 0))
+    resid = y - ref["fitted"]
+    np.testing.assert_allclose(p90 - p50, np.quantile(resid[np.isfinite(resid)], 0.9))
+    assert np.ptp(p50) > 1  # weekly pattern kept
 
 
 @pytest.mark.parametrize("y,kind,used", [
@@ -32,6 +49,7 @@ def test_ets_and_theta_match_statsforecast():
     (np.array([0, 0, 3.0]), "seasonal_naive", "mean"),
     (np.arange(10, dtype=float), "ets", "seasonal_naive"),
     (np.array([]), "theta", "zero"),
+    (np.arange(12, dtype=float), "seasonal_es", "seasonal_naive"),
 ])
 def test_fallbacks(y, kind, used):
     p50, p90, got = forecast_one(kind, y, 5, 7)

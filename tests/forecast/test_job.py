@@ -60,7 +60,7 @@ def test_forecast_table_covers_every_series_with_flags(job_run, demand_pd):
     assert per[("GAPPY", "EU")][1][:2] == ["gaps_filled", "negative_clipped"]
     assert sum(m == "lstm" for m, _ in per.values()) == 12
     assert sum("not_selected" in f for _, f in per.values()) == 5
-    assert {m for m, f in per.values() if "not_selected" in f} == {"ets"}
+    assert {m for m, f in per.values() if "not_selected" in f} == {"seasonal_es"}
     assert summary["series"] == {"ok": 12, "too_short": 1, "all_zero": 2, "not_selected": 5}
     assert fc.where(F.col("model") == "zero").agg(F.max("p90")).first()[0] == 0.0
 
@@ -79,6 +79,9 @@ def test_backtest_table_and_mlflow(job_run):
     m = run.data.metrics
     assert abs(m["bt.lstm.mase"] - bt[(bt.model == "lstm") & bt.cutoff.isna()].mase.iloc[0]) < 1e-9
     assert m["train.backtest.replica_max_divergence"] == 0.0
+    # the not_selected series' fallback is backtested on them, against seasonal naive
+    assert m["bt.not_selected.seasonal_es.n_series"] == m["bt.not_selected.seasonal_naive.n_series"] >= 1
+    assert 0 < m["bt.not_selected.seasonal_es.mase"] < 10 and 0 < m["bt.not_selected.seasonal_naive.mase"] < 10
     assert run.data.params["read.gold.demand_daily"] == "0"
     arts = {a.path for a in client.list_artifacts(run.info.run_id, "backtest")}
     assert "backtest/metrics.png" in arts

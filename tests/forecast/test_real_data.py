@@ -54,10 +54,11 @@ def test_real_backtest_figures(backtest):
     # baselines are deterministic: exact figures on the real data
     assert overall.loc["seasonal_naive", "mase"] == pytest.approx(1.210968760335636, rel=1e-9)
     assert overall.loc["seasonal_naive", "wape"] == pytest.approx(1.141442, abs=5e-7)
-    assert overall.loc["ets", "mase"] == pytest.approx(1.044159, abs=5e-7)
+    # ETS(A,N,A), the default `ets_model` (statsforecast's per-series AutoETS search: 1.044159)
+    assert overall.loc["ets", "mase"] == pytest.approx(1.040336, abs=5e-7)
     assert bt.model.replicas_identical and bt.model.loss[-1] < bt.model.loss[0]
     # Measured here (2 CPU workers, horovod): LSTM MASE 0.931, gain vs seasonal naive 23.1 %
-    # [95 % CI 16.9, 29.0], vs ETS 10.8 % [1.9, 21.2]. The LSTM weights depend on float
+    # [95 % CI 16.9, 29.0], vs ETS(A,N,A) 10.5 % [1.3, 21.1]. The LSTM weights depend on float
     # arithmetic of the machine, so only the direction is asserted.
     assert math.isfinite(overall.loc["lstm", "mase"])
     assert overall.loc["lstm", "mase"] < overall.loc["seasonal_naive", "mase"]

@@ -47,6 +47,14 @@ def test_command_ships_the_wheel_to_executors_and_names_the_interpreters(wheel):
                         "spark.conf.spark.sql.shuffle.partitions=3"]
 
 
+def test_driver_jvm_options_of_the_conf_keep_the_log4j_setting(wheel):
+    log4j = f"-Dlog4j2.configurationFile=file:{ROOT / 'conf' / 'log4j2.properties'}"
+    assert _conf_of(build_submit_command("clean", CONF, wheel=wheel))["spark.driver.extraJavaOptions"] == log4j
+    cmd = build_submit_command("clean", CONF, wheel=wheel,
+                               overrides=("spark.conf.spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1 -Dx=1",))
+    assert _conf_of(cmd)["spark.driver.extraJavaOptions"] == f"{log4j} -XX:TieredStopAtLevel=1 -Dx=1"
+
+
 def test_env_archive_becomes_the_executors_python(wheel):
     cmd = build_submit_command("ingest", CONF, wheel=wheel, env_archive="dist/marketlab-env.tar.gz")
     assert cmd[cmd.index("--archives") + 1] == "dist/marketlab-env.tar.gz#environment"

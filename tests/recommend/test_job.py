@@ -34,6 +34,7 @@ def small_lake(spark, retail_frames, tmp_path_factory):
         "jobs.recommend.tuning.n_trials=2", "jobs.recommend.als.max_iter=3", "jobs.recommend.tuning.max_iter=[2, 3]",
         "jobs.recommend.tuning.rank=[4, 8]", "jobs.recommend.als.checkpoint_interval=2",
         "jobs.recommend.k_curve=[5, 10]", "jobs.recommend.temporal_test_days=60",
+        "jobs.recommend.evaluate_random_hide=true",  # off in the base conf; its metrics are checked here
     ])
     lake = Lake(spark, st)
     inter = interactions.join(keep, "user_id").withColumnRenamed("user_id", "customer_key")

@@ -203,10 +203,9 @@ def uplift_metrics(df: DataFrame, score_col: str, y_col: str, t_col: str, id_col
     def frames(data: DataFrame, weight: str | None, keys: list[str]):
         res = []
         for k in ks:
-            pct = int(round(k * 100))
-            res.append((f"uplift_at_{pct}", uplift_at_k(data, score_col, y_col, t_col, k, "by_group", id_col, weight, keys)))
-            res.append((f"uplift_at_{pct}_overall",
-                        uplift_at_k(data, score_col, y_col, t_col, k, "overall", id_col, weight, keys)))
+            by_group, overall = uplift_at_k_names(k)
+            res.append((by_group, uplift_at_k(data, score_col, y_col, t_col, k, "by_group", id_col, weight, keys)))
+            res.append((overall, uplift_at_k(data, score_col, y_col, t_col, k, "overall", id_col, weight, keys)))
         return collect(auc_scores(data, score_col, y_col, t_col, weight, keys), res, keys)
 
     point = frames(df, None, []).first().asDict()
@@ -221,13 +220,15 @@ def uplift_metrics(df: DataFrame, score_col: str, y_col: str, t_col: str, id_col
     return result
 
 
+def uplift_at_k_names(k: float) -> tuple[str, str]:
+    """Metric names of uplift@k (``by_group``, ``overall``), e.g. ``uplift_at_30``, ``uplift_at_30_overall``."""
+    pct = int(round(k * 100))
+    return f"uplift_at_{pct}", f"uplift_at_{pct}_overall"
+
+
 def metric_names(ks: list[float]) -> list[str]:
     """Names :func:`uplift_metrics` reports, in its order."""
-    out = ["qini_auc", "uplift_auc"]
-    for k in ks:
-        pct = int(round(k * 100))
-        out += [f"uplift_at_{pct}", f"uplift_at_{pct}_overall"]
-    return out
+    return ["qini_auc", "uplift_auc", *[name for k in ks for name in uplift_at_k_names(k)]]
 
 
 def bootstrap_metrics(df: DataFrame, score_col: str, y_col: str, t_col: str, id_col: str,
@@ -322,9 +323,9 @@ def replicate_metrics(score: np.ndarray, y: np.ndarray, t: np.ndarray, w: np.nda
     out["qini_auc"] = float(qa) if np.isfinite(qa) else float("nan")
     out["uplift_auc"] = float(ua) if np.isfinite(ua) else float("nan")
     for k in ks:
-        pct = int(round(k * 100))
-        out[f"uplift_at_{pct}"] = _top_k_uplift(score, y, t, w, tiebreak, k, True)
-        out[f"uplift_at_{pct}_overall"] = _top_k_uplift(score, y, t, w, tiebreak, k, False)
+        by_group, overall = uplift_at_k_names(k)
+        out[by_group] = _top_k_uplift(score, y, t, w, tiebreak, k, True)
+        out[overall] = _top_k_uplift(score, y, t, w, tiebreak, k, False)
     return out
 
 

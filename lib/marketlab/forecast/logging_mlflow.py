@@ -38,6 +38,11 @@ def log_backtest(bt: BacktestResult) -> dict[str, float]:
         if math.isfinite(gain):
             flat.update({f"bt.mase_gain_vs_{base}": gain, f"bt.mase_gain_vs_{base}.ci_low": lo,
                          f"bt.mase_gain_vs_{base}.ci_high": hi})
+    if bt.fallback is not None:
+        for row in bt.fallback.itertuples(index=False):
+            flat.update({f"bt.not_selected.{row.model}.{m}": float(getattr(row, m)) for m in METRICS
+                         if math.isfinite(float(getattr(row, m)))})
+            flat[f"bt.not_selected.{row.model}.n_series"] = float(row.n_series)
     mlflow.log_metrics(flat)
     mlflow.log_figure(metrics_figure(bt.summary), "backtest/metrics.png")
     mlflow.log_text(bt.summary.to_csv(index=False), "backtest/summary.csv")

@@ -9,6 +9,9 @@ from pydantic import Field, field_validator, model_validator
 from marketlab.params_base import StrictModel
 
 
+BaselineName = Literal["seasonal_naive", "ets", "auto_ets", "theta", "auto_theta", "seasonal_es"]
+
+
 class TrainParams(StrictModel):
     """How the LSTM is trained across the cluster.
 
@@ -63,10 +66,16 @@ class ForecastParams(StrictModel):
         cutoff_step: Days between cutoffs (the last cutoff is ``horizon`` days before the end).
         min_history: Days of history a series needs for the LSTM; shorter ones get a
             fallback model and are flagged.
-        baselines: Baselines computed in the same run (seasonal naive is always included).
+        baselines: Baselines computed in the same run (seasonal naive is always included):
+            ``seasonal_naive``, ``ets`` (ETS of ``ets_model``), ``auto_ets``, ``theta``,
+            ``auto_theta``, ``seasonal_es`` (see :mod:`marketlab.forecast.baselines`).
+        ets_model: ETS specification of the ``ets`` baseline in statsforecast notation
+            (error, trend, season; ``Z`` = chosen per series, ``ZZZ`` = ``auto_ets``).
+        fallback_model: Model of the ``not_selected`` series (beyond ``max_series``); it is
+            backtested on them at the last cutoff against seasonal naive.
         quantiles: Quantile levels produced (P50, P90).
         max_series: Keep only the highest-volume series for the LSTM (None: all); the
-            others get the ETS fallback and are flagged ``not_selected``.
+            others get ``fallback_model`` and are flagged ``not_selected``.
         model_name: Registered MLflow model name.
         gate_metric: Backtest metric of the LSTM that gates the ``champion`` alias (lower is better).
         gate_margin: Required improvement over the current champion.
@@ -84,7 +93,9 @@ class ForecastParams(StrictModel):
     n_cutoffs: int = Field(3, ge=1)
     cutoff_step: int = Field(14, ge=1)
     min_history: int | None = Field(None, ge=2)
-    baselines: list[Literal["seasonal_naive", "ets", "theta"]] = Field(default_factory=lambda: ["seasonal_naive", "ets", "theta"])
+    baselines: list[BaselineName] = Field(default_factory=lambda: ["seasonal_naive", "ets", "theta"])
+    ets_model: str = Field("ANA", pattern="^[AMZ][NAMZ][NAMZ]$")
+    fallback_model: BaselineName = "seasonal_es"
     quantiles: tuple[float, float] = (0.5, 0.9)
     max_series: int | None = Field(None, ge=1)
     model_name: str = "marketlab-demand-lstm"

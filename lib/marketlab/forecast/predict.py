@@ -99,7 +99,7 @@ def lstm_forecasts(series: DataFrame, profile: DataFrame, cutoffs: Sequence[dt.d
 
 
 def baseline_forecasts(series: DataFrame, series_ids: DataFrame, cutoffs: Sequence[dt.date], models: Sequence[str],
-                       horizon: int, season: int, n_series: int) -> DataFrame:
+                       horizon: int, season: int, n_series: int, ets_model: str = "ANA") -> DataFrame:
     """Baseline forecasts (FORECAST_SCHEMA) of the series in ``series_ids`` at each cutoff."""
     last = max(cutoffs)
     nb = _buckets(n_series, per_bucket=50)
@@ -108,6 +108,6 @@ def baseline_forecasts(series: DataFrame, series_ids: DataFrame, cutoffs: Sequen
     cut, mods = list(cutoffs), list(models)
 
     def fn(pdf: pd.DataFrame) -> pd.DataFrame:
-        return forecast_series(pdf, cut, mods, horizon, season)
+        return forecast_series(pdf, cut, mods, horizon, season, ets_model)
 
     return data.groupBy("_b").applyInPandas(fn, FORECAST_SCHEMA)

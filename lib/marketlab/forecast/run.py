@@ -81,6 +81,7 @@ class BacktestResult:
     model: TrainedModel
     gains: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     forecasts: DataFrame | None = None
+    fallback: pd.DataFrame | None = None
 
     def metric(self, model: str, name: str) -> float:
         row = self.summary[(self.summary["model"] == model) & self.summary["cutoff"].isna()]
@@ -146,15 +147,40 @@ def run_backtest(spark: SparkSession, series: DataFrame, params: ForecastParams,
             "lower jobs.forecast.n_cutoffs/cutoff_step/window or provide longer history")
     model = train_at(spark, series, profile, cutoffs[0], params, launcher, stage_uri)
     lstm = lstm_forecasts(series, ok, cutoffs, model.config, model.weights, model.digest, params.season, n_ok)
-    base = baseline_forecasts(series, ok, cutoffs, params.baselines, params.horizon, params.season, n_ok)
+    base = baseline_forecasts(series, ok, cutoffs, params.baselines, params.horizon, params.season, n_ok,
+                              params.ets_model)
     forecasts = lstm.unionByName(base)
     errors = per_series_errors(forecasts, series).cache()
     summary = summarize(errors).toPandas().sort_values(["model", "cutoff"], na_position="last").reset_index(drop=True)
     err_pd = errors.select("model", "cutoff", SERIES_ID, "mase").toPandas()
     errors.unpersist()
+    fallback = fallback_backtest(series, profile, cutoffs[-1], params)
     profile.unpersist()
     gains = {b: mase_gain_ci(err_pd, "lstm", b, seed=params.train.seed) for b in params.baselines}
-    return BacktestResult(cutoffs, summary, err_pd, model, gains, forecasts)
+    return BacktestResult(cutoffs, summary, err_pd, model, gains, forecasts, fallback)
+
+
+def fallback_backtest(series: DataFrame, profile: DataFrame, cutoff: dt.date, params: ForecastParams) -> pd.DataFrame | None:
+    """Backtest of ``fallback_model`` against seasonal naive on the ``not_selected`` series.
+
+    Those series never reach the LSTM, so this is the only evidence for the model that
+    forecasts them; one cutoff (the last) keeps it cheap.
+
+    Returns:
+        The :func:`summarize` rows of both models (overall rows only), or None when no
+        series is ``not_selected``.
+    """
+    ids = profile.where(F.col(STATUS) == NOT_SELECTED).select(SERIES_ID).cache()
+    n = ids.count()
+    if n == 0:
+        ids.unpersist()
+        return None
+    models = list(dict.fromkeys(["seasonal_naive", params.fallback_model]))
+    fc = baseline_forecasts(series, ids, [cutoff], models, params.horizon, params.season, n,
+                            params.ets_model)
+    out = summarize(per_series_errors(fc, series)).where(F.col("cutoff").isNull()).toPandas()
+    ids.unpersist()
+    return out.sort_values("model").reset_index(drop=True)
 
 
 def final_forecasts(spark: SparkSession, series: DataFrame, params: ForecastParams, launcher: Launcher, stage_uri: str,
@@ -163,7 +189,7 @@ def final_forecasts(spark: SparkSession, series: DataFrame, params: ForecastPara
 
     Series the LSTM cannot serve get a fallback and keep the reason in ``flags``:
     ``too_short`` -> seasonal naive (mean when shorter than a season), ``all_zero`` ->
-    zeros, ``not_selected`` -> ETS (seasonal naive where ETS is not configured).
+    zeros, ``not_selected`` -> ``fallback_model``.
 
     Returns:
         ``(forecasts, model, profile)``: forecast rows ``item_id, warehouse, series_id, date,
@@ -178,12 +204,12 @@ def final_forecasts(spark: SparkSession, series: DataFrame, params: ForecastPara
     if n_ok:
         model = train_at(spark, series, profile, end, params, launcher, stage_uri)
         parts.append(lstm_forecasts(series, ok, [end], model.config, model.weights, model.digest, params.season, n_ok))
-    fallback_kind = F.when(F.col(STATUS) == NOT_SELECTED, F.lit("ets" if "ets" in params.baselines else "seasonal_naive")) \
-        .otherwise(F.lit("seasonal_naive"))
+    fallback_kind = F.when(F.col(STATUS) == NOT_SELECTED, F.lit(params.fallback_model)).otherwise(F.lit("seasonal_naive"))
     others = profile.where(F.col(STATUS) != OK).select(SERIES_ID, fallback_kind.alias("_kind"))
-    for kind in ("seasonal_naive", "ets"):
+    for kind in dict.fromkeys(("seasonal_naive", params.fallback_model)):
         ids = others.where(F.col("_kind") == kind)
-        parts.append(baseline_forecasts(series, ids, [end], [kind], params.horizon, params.season, max(n_ok, 1)))
+        parts.append(baseline_forecasts(series, ids, [end], [kind], params.horizon, params.season, max(n_ok, 1),
+                                        params.ets_model))
     fc = parts[0]
     for p in parts[1:]:
         fc = fc.unionByName(p)

@@ -17,7 +17,7 @@ This module measures both on a randomized log (pandas, per customer):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -79,10 +79,6 @@ class SegmentGain:
     insample_gain: float
     mde: float
     n_needed: float
-
-    def as_dict(self) -> dict:
-        """Plain dict (JSON-ready)."""
-        return asdict(self)
 
 
 def _best_arm(train: pd.DataFrame, keys: list[str], action_col: str, reward_col: str, min_count: int) -> pd.Series:
