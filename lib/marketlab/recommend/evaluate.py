@@ -155,10 +155,12 @@ def tune_als(
     warm_val = validation.join(train.select(USER_IDX).distinct(), USER_IDX, "left_semi").cache()
     popularity = item_popularity(train, n_items)
     n_train_users = train.select(USER_IDX).distinct().count()
+    lo_r, hi_r = int(ranges["rank"][0]), int(ranges["rank"][1])
+    hi_r = lo_r + (hi_r - lo_r) // 8 * 8  # ranks in steps of 8: the highest one on that grid
 
     def objective(trial: optuna.Trial) -> float:
         p = base.model_copy(update={
-            "rank": trial.suggest_int("rank", int(ranges["rank"][0]), int(ranges["rank"][1]), step=8),
+            "rank": trial.suggest_int("rank", lo_r, hi_r, step=8),
             "reg_param": trial.suggest_float("reg_param", *ranges["reg_param"], log=True),
             "alpha": trial.suggest_float("alpha", *ranges["alpha"], log=True),
             "max_iter": trial.suggest_int("max_iter", int(ranges["max_iter"][0]), int(ranges["max_iter"][1])),
@@ -170,7 +172,6 @@ def tune_als(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    lo_r, hi_r = int(ranges["rank"][0]), int(ranges["rank"][1])
     start_rank = min(max(lo_r + ((base.rank - lo_r) // 8) * 8, lo_r), hi_r)
     study.enqueue_trial({
         "rank": start_rank,
