@@ -43,7 +43,8 @@ PROBE = ROOT / "infra" / "cluster" / "probe.py"
 # LSTM on a handful of series for a few steps (it trains on both executors with Horovod).
 # Every stage starts fresh driver and executor JVMs that live a minute or two: C1-only JIT
 # and the serial collector spend less of the 2 cores on compiling and collecting
-# (ingest -> features 387 s instead of 432 s here, 2026-12-01).
+# (ingest -> features 387 s instead of 432 s, one standalone run each, 2026-12-01; inside a
+# whole suite run the stage times vary by more than that).
 CLUSTER_EXTRA = [
     "spark.conf.spark.sql.shuffle.partitions=4",
     "jobs.forecast.max_series=12", "jobs.forecast.train.steps_per_epoch=4", "jobs.forecast.train.batch_size=64",
