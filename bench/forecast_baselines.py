@@ -4,8 +4,8 @@
 
 Picks the series as the forecast job does (``series_profile`` at the first backtest cutoff
 of the default conf): ``--top`` of the ``ok`` series (the top ``max_series`` by volume, the
-LSTM's, where the baselines are compared; the lowest ids) and ``--tail`` of the ``not_selected`` ones (where the fallback
-model forecasts). Each model forecasts 14 days from the last backtest cutoff; MASE per
+LSTM's, where the baselines are compared; the lowest ids) and ``--tail`` of the
+``not_selected`` ones (where the fallback model forecasts). Each model forecasts 14 days from the last backtest cutoff; MASE per
 series is scaled by the in-sample weekly naive error, as in the job. Prints MASE with a
 95 % bootstrap CI over series, the mean fit time per series (one process, one core), and
 ends with ONE JSON line. Automatic ETS / Theta (``auto_ets`` / ``auto_theta``) are the
@@ -89,7 +89,7 @@ def main() -> None:
         errs, secs = score(frame, cutoffs[-1], p.horizon, p.season)
         res = table(errs, secs)
         figures[name] = res
-        print(f"\n{name}: {res['ets']['n_series']} series, 14 days from {cutoffs[-1]}")
+        print(f"\n{name}: {res['ets']['n_series']} series, {p.horizon} days from {cutoffs[-1]}")
         print(pd.DataFrame(res).T.to_string())
     for name in groups:
         r = figures[name]
