@@ -13,8 +13,9 @@ PY_STAMP := $(VENV)/.stamp-py-$(REQ_HASH)
 HVD_STAMP := $(VENV)/.stamp-horovod-$(shell cat infra/build_horovod.sh $(LOCK) | sha1sum | cut -c1-12)
 JARS_STAMP := .jars/.stamp-$(shell cat infra/jars/pom.xml infra/jars/fetch.sh | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
-BROWSER_STAMP := $(VENV)/.stamp-browser-$(shell cat infra/ensure_browser.sh | sha1sum | cut -c1-12)
+BROWSER_STAMP := $(VENV)/.stamp-browser-$(shell cat infra/ensure_browser.sh infra/ensure_apt.sh | sha1sum | cut -c1-12)
 KERNEL_STAMP := $(VENV)/.stamp-kernel-$(REQ_HASH)
+BLAS_STAMP := $(VENV)/.stamp-blas-$(shell cat infra/ensure_blas.sh infra/ensure_apt.sh | sha1sum | cut -c1-12)
 
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYTHONUNBUFFERED := 1
@@ -33,7 +34,7 @@ help:
 	@echo "make cluster-up / cluster-submit / cluster-down   loopback Spark standalone cluster (docs/CLUSTER.md)"
 	@echo "make pack-env  pack the venv for executors (dist/marketlab-env.tar.gz)"
 
-install: java $(PY_STAMP) $(HVD_STAMP) $(JARS_STAMP) $(BROWSER_STAMP) $(KERNEL_STAMP)
+install: java $(PY_STAMP) $(HVD_STAMP) $(JARS_STAMP) $(BROWSER_STAMP) $(BLAS_STAMP) $(KERNEL_STAMP)
 
 java:
 	@bash infra/ensure_java.sh
@@ -59,6 +60,12 @@ $(BROWSER_STAMP):
 	@bash infra/ensure_browser.sh
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
 	  mkdir -p $(VENV) && rm -f $(VENV)/.stamp-browser-* && touch $@; fi
+
+# Native BLAS/LAPACK for Spark ML (apt; optional, Spark falls back to Java kernels without it).
+$(BLAS_STAMP):
+	@bash infra/ensure_blas.sh
+	@if PATH=$$PATH:/usr/sbin:/sbin ldconfig -p 2>/dev/null | grep -q 'libblas.so.3 '; then \
+	  mkdir -p $(VENV) && rm -f $(VENV)/.stamp-blas-* && touch $@; fi
 
 # The notebooks' kernel: "python3" pointing at this venv's interpreter (installed into the venv).
 $(KERNEL_STAMP): $(PY_STAMP)

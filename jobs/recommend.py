@@ -1,6 +1,6 @@
 """Recommend job: evaluate + tune ALS, fit on all interactions, write gold.recommendations.
 
-spark-submit jobs/recommend.py --conf conf/local.yaml [--set jobs.recommend.tuning.n_trials=4]
+spark-submit jobs/recommend.py --conf conf/local.yaml [--set jobs.recommend.tuning.enabled=true]
 """
 
 from __future__ import annotations

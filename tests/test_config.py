@@ -41,6 +41,7 @@ def test_override_applies_and_is_typed():
         (["catalog.gold.x={layer: silver, path: p}"], "catalog.gold.x: name must start with its layer"),
         (["mlflow.ui_port=99999"], "mlflow.ui_port: Input should be less than or equal to 65535"),
         (["lake_root"], "must look like dotted.key=value"),
+        (["jobs.recommend.gate_metric=val_map_at_10"], "is a validation metric, which only a tuning run logs"),
     ],
 )
 def test_bad_conf_is_rejected_with_key_path(overrides, message):

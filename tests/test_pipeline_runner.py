@@ -42,6 +42,13 @@ def test_profiles_flatten_to_overrides_that_validate():
     ovr = profile_overrides("fast", ROOT / "conf" / "test.yaml")
     st = load_settings(ROOT / "conf" / "test.yaml", ovr)
     assert st.jobs.effect.base_model == "logreg" and st.jobs.recommend.tuning.enabled is False
+    tune = load_settings(ROOT / "conf" / "test.yaml", profile_overrides("tune", ROOT / "conf" / "test.yaml"))
+    # The tune profile searches what the default conf fixes to that search's winners.
+    base = load_settings(ROOT / "conf" / "test.yaml")
+    assert tune.jobs.recommend.tuning.enabled and not base.jobs.recommend.tuning.enabled
+    assert (len(tune.jobs.behaviour.grid.lr_reg_param) * len(tune.jobs.behaviour.grid.lr_elastic_net),
+            len(tune.jobs.behaviour.grid.gbt_max_depth)) == (6, 2)
+    assert base.jobs.behaviour.grid.lr_reg_param[0] in tune.jobs.behaviour.grid.lr_reg_param
     assert profile_overrides(None, ROOT / "conf" / "test.yaml") == []
     with pytest.raises(ConfigError, match="profile 'nope' not found.*known profiles: \\['fast'"):
         profile_overrides("nope", ROOT / "conf" / "test.yaml")

@@ -53,6 +53,26 @@ def test_learners_find_the_planted_effect(campaign):
     assert set(imp["feature"]) == {"recency", "history", "history_bin", "mens", "womens", "newbie", "zip_code", "channel"}
 
 
+def test_x_learner_reuses_the_t_learners_outcome_models_with_the_same_predictions(campaign):
+    from marketlab.effect.data import TREATED_COL, arm_frame
+    from marketlab.effect.learners import fit_learner
+
+    split = hash_split(campaign, 0.5, 42)
+    res = fit_arm_outcome(split, "Mens E-Mail", "visit", ["t_learner", "x_learner"], "No E-Mail",
+                          base_model="logreg", max_iter=10, ks=[0.3], bootstrap=0, calibration_bins=4)
+    t, x = res.learners["t_learner"], res.learners["x_learner"]
+    assert all(x.models[r] is t.models[r] for r in ("mu0", "mu1"))  # not fitted twice
+    data = arm_frame(split, "Mens E-Mail", "No E-Mail")
+    fresh = fit_learner("x_learner", data.where(~F.col("is_holdout")), "visit", True, "logreg", 10)
+    hold = data.where("is_holdout").select("customer_id", TREATED_COL, *[c for c in data.columns if c in (
+        "recency", "history", "history_bin", "mens", "womens", "newbie", "zip_code", "channel")])
+    got = x.predict(hold, "u").select("customer_id", "u").toPandas().sort_values("customer_id")
+    want = fresh.predict(hold, "u").select("customer_id", "u").toPandas().sort_values("customer_id")
+    np.testing.assert_allclose(got["u"].to_numpy(), want["u"].to_numpy(), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="unknown learner 'y_learner'"):
+        fit_learner("y_learner", data, "visit", True, "logreg", 10)
+
+
 def test_spend_learners_and_sklift_cross_check_on_same_predictions(campaign, campaign_pdf):
     split = hash_split(campaign, 0.5, 42)
     res = fit_arm_outcome(split, "Womens E-Mail", "spend", ["t_learner", "class_transformation"], "No E-Mail",

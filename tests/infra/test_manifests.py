@@ -183,6 +183,7 @@ def test_dockerfile_checker_catches_missing_sources(tmp_path):
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_entrypoint_and_cluster_scripts_are_valid_bash():
-    for script in ("infra/docker/entrypoint.sh", "infra/cluster/up.sh", "infra/cluster/down.sh"):
+    for script in ("infra/docker/entrypoint.sh", "infra/cluster/up.sh", "infra/cluster/down.sh", "infra/ensure_apt.sh",
+                   "infra/ensure_browser.sh", "infra/ensure_blas.sh"):
         out = subprocess.run(["bash", "-n", str(ROOT / script)], capture_output=True, text=True)
         assert out.returncode == 0, (script, out.stderr)

@@ -31,7 +31,7 @@ def small_lake(spark, retail_frames, tmp_path_factory):
     st = make_settings(tmp_path_factory.mktemp("rec_job"), [
         # Few, short ALS fits: the job fits ALS for every trial, each evaluation and the final
         # model, twice (rerun); what is tested is the job's plumbing, not the model's quality.
-        "jobs.recommend.tuning.n_trials=2", "jobs.recommend.als.max_iter=3", "jobs.recommend.tuning.max_iter=[2, 3]",
+        "jobs.recommend.tuning.enabled=true", "jobs.recommend.tuning.n_trials=2", "jobs.recommend.als.max_iter=3", "jobs.recommend.tuning.max_iter=[2, 3]",
         "jobs.recommend.tuning.rank=[4, 8]", "jobs.recommend.als.checkpoint_interval=2",
         "jobs.recommend.k_curve=[5, 10]", "jobs.recommend.temporal_test_days=60",
         "jobs.recommend.evaluate_random_hide=true",  # off in the base conf; its metrics are checked here
@@ -88,10 +88,12 @@ def test_job_writes_recommendations_and_gates_the_champion(spark, small_lake):
     assert arts == {"plots/temporal_metric_at_k.png", "plots/hide_metric_at_k.png"}
 
     # Rerun: same table content, a new model version that the gate does not promote
-    # (same validation metric, margin > 0).
+    # (same temporal metric, margin > 0).
     job.main(JobContext("recommend", st, spark, Lake(spark, st), argparse.Namespace()))
     second = Lake(spark, st).read("gold.recommendations").orderBy("customer_key", "rank").collect()
     assert [(r["customer_key"], r["item_id"], r["rank"]) for r in second] == \
         [(r["customer_key"], r["item_id"], r["rank"]) for r in first]
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
-    assert client.get_model_version(name, "2").tags["gate.result"] == "rejected"
+    v2 = client.get_model_version(name, "2").tags
+    assert v2["gate.result"] == "rejected"
+    assert float(v2["gate.temporal.als.map_at_10"]) == pytest.approx(m["temporal.als.map_at_10"])

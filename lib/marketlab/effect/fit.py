@@ -95,8 +95,12 @@ def fit_arm_outcome(
     hold = data.where(F.col(holdout_col)).cache()
     res = ArmOutcomeResult(arm=arm, outcome=outcome)
     preds = {}
+    outcome_models = None  # mu1 / mu0 of the first T- or X-learner, reused by the other
     for name in learners:
-        fl = fit_learner(name, train, outcome, binary, base_model, max_iter, max_depth, seed)
+        fl = fit_learner(name, train, outcome, binary, base_model, max_iter, max_depth, seed,
+                         outcome_models=outcome_models)
+        if outcome_models is None and "mu1" in fl.models:
+            outcome_models = {role: fl.models[role] for role in ("mu1", "mu0")}
         pred = fl.predict(hold.select(id_col, TREATED_COL, outcome, *_feature_cols(hold)), "uplift").cache()
         m = uplift_metrics(pred, "uplift", outcome, TREATED_COL, id_col, list(ks), bootstrap, seed)
         log.info("%s / %s / %s: qini_auc=%.4f uplift@30=%.4f", arm, outcome, name, m["qini_auc"],

@@ -139,7 +139,8 @@ class FittedLearner:
 
 
 def fit_learner(name: str, train: DataFrame, outcome: str, binary: bool, base_model: str = "gbt",
-                max_iter: int = 40, max_depth: int = 4, seed: int = 42, treated_col: str = TREATED_COL) -> FittedLearner:
+                max_iter: int = 40, max_depth: int = 4, seed: int = 42, treated_col: str = TREATED_COL,
+                outcome_models: dict[str, PipelineModel] | None = None) -> FittedLearner:
     """Fit one meta-learner on arm + control rows.
 
     Args:
@@ -152,6 +153,9 @@ def fit_learner(name: str, train: DataFrame, outcome: str, binary: bool, base_mo
         max_depth: Tree depth.
         seed: Random seed.
         treated_col: 0/1 arm indicator.
+        outcome_models: ``mu1`` / ``mu0`` already fitted on the same ``train`` with the same
+            settings (another T- or X-learner's). The T- and X-learner fit the same two
+            outcome models, so the second one reuses them instead of fitting them again.
 
     Returns:
         The fitted learner.
@@ -181,12 +185,15 @@ def fit_learner(name: str, train: DataFrame, outcome: str, binary: bool, base_mo
 
     treated = train.where(F.col(treated_col) == 1)
     control = train.where(F.col(treated_col) == 0)
-    fl.models["mu1"] = _fit(treated, outcome, est(binary))
-    fl.models["mu0"] = _fit(control, outcome, est(binary))
+    if name not in ("t_learner", "x_learner"):
+        raise ValueError(f"unknown learner '{name}'")
+    if outcome_models:
+        fl.models["mu1"], fl.models["mu0"] = outcome_models["mu1"], outcome_models["mu0"]
+    else:
+        fl.models["mu1"] = _fit(treated, outcome, est(binary))
+        fl.models["mu0"] = _fit(control, outcome, est(binary))
     if name == "t_learner":
         return fl
-    if name != "x_learner":
-        raise ValueError(f"unknown learner '{name}'")
     d1 = _predict(fl.models["mu0"], treated, "_m", binary).withColumn("_d", F.col(outcome) - F.col("_m"))
     d0 = _predict(fl.models["mu1"], control, "_m", binary).withColumn("_d", F.col("_m") - F.col(outcome))
     fl.models["tau1"] = _fit(d1.drop("_m"), "_d", est(False))

@@ -48,7 +48,7 @@ class TuningParams(StrictModel):
         seed: Sampler seed.
     """
 
-    enabled: bool = True
+    enabled: bool = False
     n_trials: int = Field(8, ge=1)
     metric: Literal["map_at_k", "ndcg_at_k", "precision_at_k", "recall_at_k"] = "map_at_k"
     rank: tuple[int, int] = (16, 96)
@@ -86,8 +86,9 @@ class RecommendParams(StrictModel):
         checkpoint_subdir: ALS checkpoint folder, relative to the lake root (a temp path,
             never the repository).
         model_name: Registered MLflow model name.
-        gate_metric / gate_margin: Metric-gated `champion` alias (validation metric, the
-            absolute improvement required over the current champion).
+        gate_metric / gate_margin: Metric-gated `champion` alias: a metric the job logs
+            (``temporal.<model>.<metric>``, or ``val_<metric>`` when tuning is on) and the
+            absolute improvement required over the current champion.
         evaluate_random_hide: Also run the per-user random hide-20 % protocol.
     """
 
@@ -116,7 +117,7 @@ class RecommendParams(StrictModel):
     als: AlsParams = Field(default_factory=AlsParams)
     tuning: TuningParams = Field(default_factory=TuningParams)
     model_name: str = "marketlab-recommender-als"
-    gate_metric: str = "val_map_at_10"
+    gate_metric: str = "temporal.als.map_at_10"
     gate_margin: float = Field(0.002, ge=0.0)
     evaluate_random_hide: bool = True
 
@@ -126,4 +127,8 @@ class RecommendParams(StrictModel):
             raise ValueError("checkpoint_subdir must be a relative path inside the lake root")
         if self.k not in self.k_curve:
             raise ValueError(f"k_curve must contain k={self.k}")
+        # A gate on a metric the run does not log would compare NaN and always promote.
+        if self.gate_metric.startswith("val_") and not self.tuning.enabled:
+            raise ValueError(f"gate_metric '{self.gate_metric}' is a validation metric, which only a tuning run "
+                             "logs: set tuning.enabled=true or gate on a temporal.* metric")
         return self
