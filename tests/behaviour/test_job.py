@@ -20,7 +20,7 @@ def _load_job():
 
 job = _load_job()
 
-SMALL = ["jobs.behaviour.num_folds=2", "jobs.behaviour.parallelism=1", "jobs.behaviour.grid.lr_reg_param=[0.01]",
+SMALL = ["jobs.behaviour.num_folds=2", "jobs.behaviour.parallelism=2", "jobs.behaviour.grid.lr_reg_param=[0.01]",
          "jobs.behaviour.grid.lr_elastic_net=[0.0]", "jobs.behaviour.grid.gbt_max_depth=[2]",
          "jobs.behaviour.grid.gbt_max_iter=[8]", "jobs.behaviour.threshold_grid=19"]
 

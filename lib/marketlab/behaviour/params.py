@@ -40,7 +40,8 @@ class BehaviourParams(StrictModel):
             test set every reported metric comes from.
         seed: Seed of the split (hash of the session id), the folds and the learners.
         num_folds: k of the k-fold cross-validation.
-        parallelism: Models fitted in parallel by the CrossValidator.
+        parallelism: Fits run at once: the learners are tuned side by side, and each
+            CrossValidator fits its grid points in parallel.
         tuning_metric: ``areaUnderPR`` (suits a 15% positive class) or ``areaUnderROC``.
         class_weight: ``balanced`` weights each class by n / (2 n_class); ``none`` no weights.
         cost_false_positive: Business cost of acting on a session that would not buy (e.g.

@@ -7,6 +7,7 @@ the tuned learners and the two baselines, at their thresholds).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -63,6 +64,26 @@ def _grid(p: BehaviourParams, kind: str) -> dict[str, list]:
     return {"max_depth": g.gbt_max_depth, "max_iter": g.gbt_max_iter, "step_size": g.gbt_step_size}
 
 
+def tune_learners(train: DataFrame, p: BehaviourParams, label_col: str = C.LABEL) -> dict[str, TunedModel]:
+    """Cross-validate every learner of ``p.models`` on weighted training rows.
+
+    CrossValidator runs its folds one after another and parallelises only over grid
+    points, so with one grid point per learner (the default conf) it fits one model at a
+    time. The learners are therefore tuned side by side, ``p.parallelism`` at once (Spark
+    jobs from several driver threads; every fit is seeded, so the results agree up to the
+    order of floating-point sums).
+
+    Returns:
+        Learner kind -> tuned model, in ``p.models`` order.
+    """
+    def tune_one(kind: str) -> TunedModel:
+        return tune(train, kind, _grid(p, kind), p.num_folds, p.tuning_metric, p.seed, p.parallelism, label_col)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(p.parallelism, len(p.models))),
+                            thread_name_prefix="behaviour-tune") as pool:
+        return dict(zip(p.models, pool.map(tune_one, p.models)))
+
+
 def train_purchase_intent(
     sessions: DataFrame,
     p: BehaviourParams,
@@ -106,8 +127,7 @@ def train_purchase_intent(
     M.check_both_classes(test, "test split", label_col)
 
     train_w = add_class_weights(train, counts, p.class_weight, label_col).cache()
-    tuned = {k: tune(train_w, k, _grid(p, k), p.num_folds, p.tuning_metric, p.seed, p.parallelism, label_col)
-             for k in p.models}
+    tuned = tune_learners(train_w, p, label_col)
     train_w.unpersist()
     best = max(tuned, key=lambda k: tuned[k].cv_metric)
 

@@ -67,6 +67,17 @@ def lstm_predict_frame(frame: pd.DataFrame, cutoffs: Sequence[dt.date], config: 
     return pd.concat(out, ignore_index=True)[FORECAST_COLUMNS]
 
 
+def _by_bucket(data: DataFrame, n_buckets: int) -> DataFrame:
+    """``data`` in ``n_buckets`` partitions by bucket, ahead of the per-bucket pandas UDF.
+
+    A few MB of history is small enough for adaptive execution to coalesce the group-by
+    shuffle into one partition, and then every bucket's model fits run in one task on one
+    core (measured: ~50 s of the backtest at 50 % CPU on 2 cores). A repartition to an
+    explicit count is not coalesced, and the group-by on the same key reuses it.
+    """
+    return data.repartition(n_buckets, "_b")
+
+
 def _buckets(n_series: int, per_bucket: int = 200) -> int:
     return max(1, min(64, -(-n_series // per_bucket)))
 
@@ -95,7 +106,7 @@ def lstm_forecasts(series: DataFrame, profile: DataFrame, cutoffs: Sequence[dt.d
     def fn(pdf: pd.DataFrame) -> pd.DataFrame:
         return lstm_predict_frame(pdf, cut, config, weights, digest, season)
 
-    return data.groupBy("_b").applyInPandas(fn, FORECAST_SCHEMA)
+    return _by_bucket(data, nb).groupBy("_b").applyInPandas(fn, FORECAST_SCHEMA)
 
 
 def baseline_forecasts(series: DataFrame, series_ids: DataFrame, cutoffs: Sequence[dt.date], models: Sequence[str],
@@ -110,4 +121,4 @@ def baseline_forecasts(series: DataFrame, series_ids: DataFrame, cutoffs: Sequen
     def fn(pdf: pd.DataFrame) -> pd.DataFrame:
         return forecast_series(pdf, cut, mods, horizon, season, ets_model)
 
-    return data.groupBy("_b").applyInPandas(fn, FORECAST_SCHEMA)
+    return _by_bucket(data, nb).groupBy("_b").applyInPandas(fn, FORECAST_SCHEMA)
