@@ -231,14 +231,8 @@ def bootstrap_metrics(df: DataFrame, score_col: str, y_col: str, t_col: str, id_
     """Every metric of :func:`uplift_metrics` on each Poisson-bootstrap replicate.
 
     Args:
-        df: Held-out predictions.
-        score_col: Predicted uplift.
-        y_col: Outcome.
-        t_col: 0/1 treatment.
-        id_col: Row id (tie-break and bootstrap hash).
-        ks: Shares for uplift@k.
+        df, score_col, y_col, t_col, id_col, ks, seed: As in :func:`uplift_metrics`.
         bootstrap: Replicates (may be 0 with ``with_point``).
-        seed: Bootstrap seed.
         with_point: Also score the data itself (every weight 1) as replicate ``POINT``,
             in the same pass: one job for the estimate and its interval.
 
