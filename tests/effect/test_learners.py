@@ -54,7 +54,7 @@ def test_learners_find_the_planted_effect(campaign):
 
 
 def test_x_learner_reuses_the_t_learners_outcome_models_with_the_same_predictions(campaign):
-    from marketlab.effect.data import TREATED_COL, arm_frame
+    from marketlab.effect.data import CATEGORICAL_FEATURES, NUMERIC_FEATURES, TREATED_COL, arm_frame
     from marketlab.effect.learners import fit_learner
 
     split = hash_split(campaign, 0.5, 42)
@@ -64,8 +64,7 @@ def test_x_learner_reuses_the_t_learners_outcome_models_with_the_same_prediction
     assert all(x.models[r] is t.models[r] for r in ("mu0", "mu1"))  # not fitted twice
     data = arm_frame(split, "Mens E-Mail", "No E-Mail")
     fresh = fit_learner("x_learner", data.where(~F.col("is_holdout")), "visit", True, "logreg", 10)
-    hold = data.where("is_holdout").select("customer_id", TREATED_COL, *[c for c in data.columns if c in (
-        "recency", "history", "history_bin", "mens", "womens", "newbie", "zip_code", "channel")])
+    hold = data.where("is_holdout").select("customer_id", TREATED_COL, *NUMERIC_FEATURES, *CATEGORICAL_FEATURES)
     got = x.predict(hold, "u").select("customer_id", "u").toPandas().sort_values("customer_id")
     want = fresh.predict(hold, "u").select("customer_id", "u").toPandas().sort_values("customer_id")
     np.testing.assert_allclose(got["u"].to_numpy(), want["u"].to_numpy(), rtol=0, atol=1e-12)
