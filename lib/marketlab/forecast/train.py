@@ -143,6 +143,33 @@ def pin_gpu(local_rank: int, use_gpu: bool) -> str:
     return f"gpu:{gpu.name}"
 
 
+def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
+    """Endless shuffled batches of one worker's windows (``fit`` bounds each epoch by steps).
+
+    Args:
+        x: Input windows ``(n, window, features)``.
+        y: Targets ``(n, horizon)``.
+        batch_size: Batch size; the last partial batch of a pass is dropped so every
+            step has the same shape on every worker.
+        seed: Shuffle seed (the base seed plus the worker's rank).
+
+    Returns:
+        A ``tf.data.Dataset`` of ``(x, y)`` batches.
+    """
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    ds = ds.shuffle(min(len(x), 100_000), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.repeat().batch(batch_size, drop_remainder=True).prefetch(2)
+    # No autotuning: nothing here is AUTOTUNE, and its optimisation thread is only joined
+    # when the iterator is destroyed at the end of ``fit``, after waiting out its current
+    # period (which doubles up to 60 s). That made ``fit`` return 17-18 s after the last
+    # epoch at full scale, with both cores idle.
+    opts = tf.data.Options()
+    opts.autotune.enabled = False
+    return ds.with_options(opts)
+
+
 def train_lstm(spec: TrainSpec, dist: Distribution, device: str = "cpu") -> WorkerResult:
     """Train the LSTM on this worker's shard in lock-step with the other workers.
 
@@ -166,9 +193,7 @@ def train_lstm(spec: TrainSpec, dist: Distribution, device: str = "cpu") -> Work
         raise ValueError(f"worker {dist.rank}: shard has no training window")
 
     def make():
-        ds = tf.data.Dataset.from_tensor_slices((x, y))
-        ds = ds.shuffle(min(len(x), 100_000), seed=spec.seed + dist.rank, reshuffle_each_iteration=True)
-        return ds.repeat().batch(spec.batch_size, drop_remainder=True).prefetch(2)
+        return training_dataset(x, y, spec.batch_size, spec.seed + dist.rank)
 
     with dist.scope():
         model = build_model(spec.window, N_FEATURES, spec.horizon, spec.lstm_units, spec.dense_units, spec.seed)
