@@ -9,7 +9,7 @@ from marketlab.behaviour import plots
 from marketlab.behaviour.model import SCORE, feature_importance
 from marketlab.behaviour.train import train_purchase_intent
 from marketlab.runtime import JobContext, JobError, main_guard
-from marketlab.tracking import job_run, promote_if_better
+from marketlab.tracking import SPARK_MODEL_REQUIREMENTS, job_run, pinned_requirements, promote_if_better
 
 
 def main(ctx: JobContext) -> None:
@@ -42,7 +42,8 @@ def main(ctx: JobContext) -> None:
             plt.close(fig)
         ctx.lake.write(res.scored, p.output_table)
         if p.register_model:
-            info = mlflow.spark.log_model(best.model, "model", registered_model_name=p.model_name)
+            info = mlflow.spark.log_model(best.model, "model", registered_model_name=p.model_name,
+                                          pip_requirements=pinned_requirements(*SPARK_MODEL_REQUIREMENTS))
             promote_if_better(p.model_name, info.registered_model_version, "test_pr_auc",
                               res.test_metrics[res.best]["pr_auc"], margin=p.promote_margin)
 

@@ -12,7 +12,7 @@ from marketlab import constants as C
 from marketlab.recommend.report import metric_curves
 from marketlab.recommend.run import CUSTOMER_KEY, random_hide_evaluation, recommend_all, temporal_evaluation
 from marketlab.runtime import JobContext, JobError, main_guard
-from marketlab.tracking import job_run, promote_if_better
+from marketlab.tracking import SPARK_MODEL_REQUIREMENTS, job_run, pinned_requirements, promote_if_better
 
 
 def main(ctx: JobContext) -> None:
@@ -42,7 +42,8 @@ def main(ctx: JobContext) -> None:
         recs, model, _ = recommend_all(interactions, items, p, best, checkpoint_dir, segments)
         version = lake.write(recs, p.output_table)
         mv = mlflow.spark.log_model(model, "model", registered_model_name=p.model_name,
-                                    dfs_tmpdir=checkpoint_dir + "/../mlflow-dfs")
+                                    dfs_tmpdir=checkpoint_dir + "/../mlflow-dfs",
+                                    pip_requirements=pinned_requirements(*SPARK_MODEL_REQUIREMENTS))
         gate_value = metrics.get(p.gate_metric, float("nan"))
         promoted = promote_if_better(p.model_name, mv.registered_model_version, p.gate_metric, gate_value,
                                      margin=p.gate_margin)

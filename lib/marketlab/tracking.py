@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import subprocess
 from contextlib import contextmanager
@@ -133,17 +134,24 @@ def promote_if_better(
         alias: Alias to move.
 
     Returns:
-        True if the alias moved (also when there was no champion yet).
+        True if the alias moved (also when there was no champion yet). A candidate whose
+        value is NaN (the metric was not computed) never moves it: its ``gate.result`` tag
+        says ``rejected_no_value``. A champion whose own value is NaN is beaten by any
+        candidate with a value.
     """
     client = MlflowClient()
     client.set_model_version_tag(model_name, str(version), f"gate.{metric}", str(value))
+    if math.isnan(value):
+        log.warning("%s v%s not promoted: its %s is NaN (not computed in this run)", model_name, version, metric)
+        client.set_model_version_tag(model_name, str(version), "gate.result", "rejected_no_value")
+        return False
     try:
         champ = client.get_model_version_by_alias(model_name, alias)
     except mlflow.exceptions.MlflowException:
         champ = None
     if champ is not None and champ.version != str(version):
         champ_value = champ.tags.get(f"gate.{metric}")
-        if champ_value is not None:
+        if champ_value is not None and not math.isnan(float(champ_value)):
             delta = (value - float(champ_value)) if higher_is_better else (float(champ_value) - value)
             if delta < margin:
                 log.info("%s v%s not promoted: %s=%.5f vs champion v%s %.5f (margin %.4f)",
@@ -160,3 +168,34 @@ def artifact_dir(tmp_root: str | os.PathLike, name: str) -> Path:
     path = Path(tmp_root) / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# What a logged model needs to be loaded again, by flavour. TensorFlow is whichever of its
+# two distributions is installed (this project's lock has tensorflow-cpu; a GPU image has
+# tensorflow).
+SPARK_MODEL_REQUIREMENTS = ("pyspark", "numpy", "pandas", "scipy")
+KERAS_MODEL_REQUIREMENTS = ("tensorflow", "tensorflow-cpu", "cloudpickle", "numpy")
+
+
+def pinned_requirements(*dists: str) -> list[str]:
+    """``name==version`` of each installed distribution, for ``log_model(pip_requirements=...)``.
+
+    Without them MLflow infers the requirements by loading the saved model again in a
+    subprocess, which took 10-11 s per model on the 2-core machine. MLflow adds its own
+    pin to the list.
+
+    Args:
+        *dists: Distribution names; those not installed are left out.
+
+    Returns:
+        The pins, in the order given.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for name in dists:
+        try:
+            pins.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    return pins

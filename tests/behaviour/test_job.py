@@ -1,6 +1,7 @@
 """The behaviour job end to end on a small sessions table (real Spark, Delta, MLflow)."""
 
 import importlib.util
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -9,6 +10,7 @@ from mlflow.tracking import MlflowClient
 from conftest import ROOT, make_settings
 from marketlab.runtime import JobContext, JobError
 from marketlab.tables import Lake
+from marketlab.tracking import SPARK_MODEL_REQUIREMENTS, pinned_requirements
 
 
 def _load_job():
@@ -68,6 +70,9 @@ def test_job_writes_scored_sessions_and_logs_suite(ran, sessions_pd, capsys):
     assert "page_values" in top
     mv = MlflowClient().get_model_version_by_alias(st.jobs.behaviour.model_name, "champion")
     assert mv.run_id == run.info.run_id
+    # The model's environment: the job's pins (no inference subprocess), plus MLflow's own.
+    reqs = Path(mlflow.pyfunc.get_model_dependencies(f"models:/{st.jobs.behaviour.model_name}@champion")).read_text()
+    assert set(reqs.split()) == {*pinned_requirements(*SPARK_MODEL_REQUIREMENTS), f"mlflow=={mlflow.__version__}"}
 
 
 def test_one_class_sessions_give_a_job_error(spark, sessions, tmp_path):

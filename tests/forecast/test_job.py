@@ -3,6 +3,8 @@
 import argparse
 import datetime as dt
 import importlib.util
+from importlib.metadata import version
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -10,6 +12,7 @@ from pyspark.sql import functions as F
 
 from marketlab.runtime import JobContext, JobError
 from marketlab.tables import Lake
+from marketlab.tracking import KERAS_MODEL_REQUIREMENTS, pinned_requirements
 from conftest import ROOT, make_settings
 from forecast.conftest import N_DAYS, START
 
@@ -88,6 +91,10 @@ def test_backtest_table_and_mlflow(job_run):
     mv = client.get_model_version("marketlab-demand-lstm", summary["model_version"])
     expected = "promoted" if m["bt.lstm.mase"] < m["bt.seasonal_naive.mase"] else "rejected_baseline"
     assert summary["gate"] == expected and mv.tags["gate.result"] == expected
+    # The model's environment: the job's pins (no inference subprocess), plus MLflow's own.
+    reqs = Path(mlflow.pyfunc.get_model_dependencies(f"models:/marketlab-demand-lstm/{mv.version}")).read_text().split()
+    assert set(reqs) == {*pinned_requirements(*KERAS_MODEL_REQUIREMENTS), f"mlflow=={mlflow.__version__}"}
+    assert f"tensorflow-cpu=={version('tensorflow-cpu')}" in reqs  # the locked distribution
 
 
 def test_too_little_history_is_a_job_error(spark, demand_df, tmp_path):

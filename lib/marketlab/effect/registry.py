@@ -10,6 +10,7 @@ import mlflow
 import pandas as pd
 
 from marketlab.effect.learners import FittedLearner
+from marketlab.tracking import pinned_requirements
 
 
 class SparkUpliftModel(mlflow.pyfunc.PythonModel):
@@ -57,5 +58,5 @@ def log_and_register(fl: FittedLearner, artifact_path: str, model_name: str) -> 
         folder = save_learner(fl, Path(tmp) / "learner")
         info = mlflow.pyfunc.log_model(name=artifact_path, python_model=SparkUpliftModel(),
                                        artifacts={"learner": str(folder)}, registered_model_name=model_name,
-                                       pip_requirements=["pyspark", "pandas"])
+                                       pip_requirements=pinned_requirements("pyspark", "pandas"))
     return str(info.registered_model_version)

@@ -12,7 +12,7 @@ import pandas as pd
 from marketlab.forecast.backtest import METRICS
 from marketlab.forecast.plots import loss_figure, metrics_figure
 from marketlab.forecast.run import BacktestResult, TrainedModel
-from marketlab.tracking import promote_if_better
+from marketlab.tracking import KERAS_MODEL_REQUIREMENTS, pinned_requirements, promote_if_better
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,8 @@ def register_model(model: TrainedModel, model_name: str):
     keras_model.set_weights(model.weights)
     example = np.zeros((2, model.config["window"], model.config["n_features"]), np.float32)
     sig = infer_signature(example, keras_model.predict(example, verbose=0))
-    info = mlflow.tensorflow.log_model(keras_model, name="model", signature=sig, registered_model_name=model_name)
+    info = mlflow.tensorflow.log_model(keras_model, name="model", signature=sig, registered_model_name=model_name,
+                                       pip_requirements=pinned_requirements(*KERAS_MODEL_REQUIREMENTS))
     client = mlflow.MlflowClient()
     versions = client.search_model_versions(f"name='{model_name}' and run_id='{mlflow.active_run().info.run_id}'")
     mv = max(versions, key=lambda v: int(v.version))
