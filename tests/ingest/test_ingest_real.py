@@ -63,6 +63,13 @@ def test_lineage_columns_and_exact_line_numbers(ingested):
         assert lines[n - 1].split(",")[0] == row.invoice_no
 
 
+def test_a_gzip_file_is_parsed_and_written_on_every_core(spark, ingested):
+    # gzip is one split: without spreading its lines, one task parses and writes it all,
+    # and every later scan of bronze.orders starts from one file.
+    lake, _ = ingested
+    assert len(lake.read("bronze.orders").inputFiles()) == spark.sparkContext.defaultParallelism > 1
+
+
 def test_line_numbers_exact_across_many_splits(spark, fresh_lake):
     """A large uncompressed file read in many splits still gets exact physical line numbers."""
     spark.conf.set("spark.sql.files.maxPartitionBytes", str(256 * 1024))

@@ -116,6 +116,14 @@ def read_lines(spark: SparkSession, path: str, content_id: str = "") -> tuple[Da
         raw.join(F.broadcast(blocks.select("_blk", "_pid", "_m0", "_off")), ["_blk", "_pid"])
         .select((F.col("_off") + F.col("_mid") - F.col("_m0") + 1).alias(C.LINE), "value")
     )
+    # A gzip file is one split, so parsing (and the bronze files it writes, and every
+    # later scan of them) would run in one task: spread its numbered lines over the
+    # session's cores first. Online Retail's parse on the 2-core loopback cluster: one
+    # 39 s task before, 27 s on both executors after; locally ingest + clean + features
+    # went from 152 s to 133 s.
+    slots = spark.sparkContext.defaultParallelism
+    if lines.rdd.getNumPartitions() < slots:
+        lines = lines.repartition(slots)
     return lines, raw
 
 
