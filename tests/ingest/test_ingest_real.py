@@ -68,6 +68,8 @@ def test_a_gzip_file_is_parsed_and_written_on_every_core(spark, ingested):
     # and every later scan of bronze.orders starts from one file.
     lake, _ = ingested
     assert len(lake.read("bronze.orders").inputFiles()) == spark.sparkContext.defaultParallelism > 1
+    # A small uncompressed file keeps Spark's one split (and its models their inputs).
+    assert len(lake.read("bronze.campaign_log").inputFiles()) == 1
 
 
 def test_line_numbers_exact_across_many_splits(spark, fresh_lake):

@@ -84,6 +84,10 @@ def list_files(spark: SparkSession, pattern: str) -> list[SourceFile]:
     return sorted((SourceFile(p, size, mtime, shas[p]) for p, (size, mtime) in sizes.items()), key=lambda f: f.path)
 
 
+# Compressed text Spark reads as one split per file.
+UNSPLITTABLE = (".gz", ".gzip", ".deflate", ".zst")
+
+
 def read_lines(spark: SparkSession, path: str, content_id: str = "") -> tuple[DataFrame, DataFrame]:
     """Read a text file (optionally gzip/bzip2-compressed) as ``(_line, value)`` rows.
 
@@ -116,13 +120,14 @@ def read_lines(spark: SparkSession, path: str, content_id: str = "") -> tuple[Da
         raw.join(F.broadcast(blocks.select("_blk", "_pid", "_m0", "_off")), ["_blk", "_pid"])
         .select((F.col("_off") + F.col("_mid") - F.col("_m0") + 1).alias(C.LINE), "value")
     )
-    # A gzip file is one split, so parsing (and the bronze files it writes, and every
-    # later scan of them) would run in one task: spread its numbered lines over the
-    # session's cores first. Online Retail's parse on the 2-core loopback cluster: one
-    # 39 s task before, 27 s on both executors after; locally ingest + clean + features
-    # went from 152 s to 133 s.
+    # A gzip file is one split whatever its size, so parsing (and the bronze files it
+    # writes, and every later scan of them) would run in one task: spread its numbered
+    # lines over the session's cores first. Online Retail's parse on the 2-core loopback
+    # cluster: one 39 s task before, 27 s on both executors after; locally ingest + clean
+    # + features went from 152 s to 133 s. Uncompressed files keep Spark's splits (one
+    # for a small file, which is right for small data).
     slots = spark.sparkContext.defaultParallelism
-    if lines.rdd.getNumPartitions() < slots:
+    if path.lower().endswith(UNSPLITTABLE) and lines.rdd.getNumPartitions() < slots:
         lines = lines.repartition(slots)
     return lines, raw
 
