@@ -84,8 +84,8 @@ def list_files(spark: SparkSession, pattern: str) -> list[SourceFile]:
     return sorted((SourceFile(p, size, mtime, shas[p]) for p, (size, mtime) in sizes.items()), key=lambda f: f.path)
 
 
-# Compressed text Spark reads as one split per file.
-UNSPLITTABLE = (".gz", ".gzip", ".deflate", ".zst")
+# Extensions of the Hadoop codecs that cannot split a file: Spark reads it in one task.
+UNSPLITTABLE = (".gz", ".deflate", ".zst", ".lz4", ".snappy")
 
 
 def read_lines(spark: SparkSession, path: str, content_id: str = "") -> tuple[DataFrame, DataFrame]:
