@@ -10,7 +10,7 @@ import shutil
 
 from marketlab.forecast import logging_mlflow as ml
 from marketlab.forecast.launch import LaunchError, get_launcher
-from marketlab.forecast.run import ForecastInputError, backtest_table, final_forecasts, forecast_table, prepare, run_backtest, status_counts
+from marketlab.forecast.run import ForecastInputError, backtest_and_forecast, backtest_table, forecast_table, prepare, status_counts
 from marketlab.runtime import JobContext, JobError, main_guard
 from marketlab.tracking import job_run
 
@@ -24,8 +24,8 @@ def main(ctx: JobContext) -> dict:
         try:
             series, end = prepare(demand)
             series = series.cache()
-            bt = run_backtest(ctx.spark, series, p, launcher, stage_uri + "/backtest", end)
-            fc, final, profile = final_forecasts(ctx.spark, series, p, launcher, stage_uri + "/final", end)
+            out = backtest_and_forecast(ctx.spark, series, p, launcher, stage_uri, end)
+            bt, fc, final, profile = out.backtest, out.forecasts, out.final, out.profile
         except (ForecastInputError, LaunchError) as exc:
             raise JobError(f"forecast: {exc}") from exc
         finally:

@@ -1,5 +1,6 @@
 """Real 2-process training through each backend on local Spark (nothing mocked)."""
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -53,3 +54,17 @@ def test_too_many_workers_is_a_clear_error(spark, staged):
     spec, _ = staged
     with pytest.raises(LaunchError, match="3 training workers need as many concurrent Spark task slots; the cluster has 2"):
         get_launcher("tf-distribute").run(spark, spec, 3)
+
+
+def test_one_horovod_launch_trains_several_models_each_as_if_alone(spark, staged):
+    spec, _ = staged
+    other = dataclasses.replace(spec, seed=11, epochs=2)
+    first, second, again = get_launcher("horovod", start_timeout_s=240).run_many(spark, [spec, other, spec], 2)
+    pids = {r.extra["pid"] for r in first}
+    assert {r.extra["pid"] for r in again} == pids and len(pids) == 2  # one launch: the same two processes
+    for results in (first, second, again):
+        assert [r.rank for r in results] == [0, 1] and results[0].digest == results[1].digest
+    # The model trained after another one is bit-identical to the one trained first: each
+    # training starts from a fresh Keras state and its own seeds.
+    assert again[0].digest == first[0].digest and again[0].loss == first[0].loss
+    assert second[0].digest != first[0].digest and len(second[0].loss) == 2

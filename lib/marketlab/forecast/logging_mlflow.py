@@ -53,6 +53,7 @@ def log_training(models: dict[str, TrainedModel]) -> None:
     """Loss curves, throughput and replica consistency of each training."""
     for name, m in models.items():
         mlflow.log_metrics({f"train.{name}.samples_per_s": m.samples_per_second, f"train.{name}.seconds": m.seconds,
+                            f"train.{name}.launch_seconds": m.launch_seconds,
                             f"train.{name}.final_loss": m.loss[-1], f"train.{name}.replica_max_divergence": m.max_divergence,
                             f"train.{name}.n_series": m.n_series})
     mlflow.log_figure(loss_figure({k: m.loss for k, m in models.items()}), "training/loss.png")

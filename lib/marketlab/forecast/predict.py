@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from marketlab.constants import DATE
-from marketlab.forecast.baselines import FORECAST_COLUMNS, FORECAST_SCHEMA, forecast_series, mase_scale
+from marketlab.forecast.baselines import FORECAST_SCHEMA, ForecastRows, forecast_series, mase_scale, series_blocks
 from marketlab.forecast.series import SERIES_ID, UNITS
 
 _MODELS: dict[str, Any] = {}
@@ -41,30 +41,30 @@ def lstm_predict_frame(frame: pd.DataFrame, cutoffs: Sequence[dt.date], config: 
 
     window, horizon = config["window"], config["horizon"]
     xs, meta = [], []
-    frame = frame.sort_values([SERIES_ID, DATE], kind="stable")
-    for sid, g in frame.groupby(SERIES_ID, sort=False):
-        dates = pd.to_datetime(g[DATE]).to_numpy("datetime64[D]")
-        units = g[UNITS].to_numpy(np.float64)
-        scale, zshare = float(g["scale"].iloc[0]), float(g["zero_share"].iloc[0])
-        for c in cutoffs:
-            keep = dates <= np.datetime64(c, "D")
-            y, d = units[keep], dates[keep]
+    frame, days, blocks = series_blocks(frame, SERIES_ID, DATE)
+    units_all = frame[UNITS].to_numpy(np.float64)
+    scales, zshares = frame["scale"].to_numpy(np.float64), frame["zero_share"].to_numpy(np.float64)
+    cuts = np.array(list(cutoffs), dtype="datetime64[D]")
+    for sid, a, b in blocks:
+        dates, units = days[a:b], units_all[a:b]
+        scale, zshare = float(scales[a]), float(zshares[a])
+        for c in cuts:
+            n = int(np.searchsorted(dates, c, side="right"))
+            y, d = units[:n], dates[:n]
             if len(y) < window:  # not reached for `ok` series; guards direct callers
                 pad = window - len(y)
                 y = np.concatenate([np.zeros(pad), y])
                 d = np.concatenate([d[0] - np.arange(pad, 0, -1).astype("timedelta64[D]"), d]) if len(d) else \
-                    np.datetime64(c, "D") - np.arange(window - 1, -1, -1).astype("timedelta64[D]")
+                    c - np.arange(window - 1, -1, -1).astype("timedelta64[D]")
             xs.append(last_window(y / scale, d, scale, zshare, window))
-            meta.append((sid, c, scale, mase_scale(units[keep], season)))
+            meta.append((sid, c, scale, mase_scale(units[:n], season)))
+    rows = ForecastRows(horizon)
     if not xs:
-        return pd.DataFrame({c: [] for c in FORECAST_COLUMNS})
+        return rows.frame()
     q = predict_quantiles(_model(config, weights, digest), np.stack(xs))
-    out = []
     for (sid, c, scale, ms), qi in zip(meta, q):
-        fdates = pd.date_range(pd.Timestamp(c) + pd.Timedelta(days=1), periods=horizon, freq="D").date
-        out.append(pd.DataFrame({"series_id": sid, "cutoff": c, "date": fdates, "model": "lstm", "model_used": "lstm",
-                                 "p50": qi[:, 0] * scale, "p90": qi[:, 1] * scale, "mase_scale": ms}))
-    return pd.concat(out, ignore_index=True)[FORECAST_COLUMNS]
+        rows.add(sid, c, "lstm", "lstm", qi[:, 0] * scale, qi[:, 1] * scale, ms)
+    return rows.frame()
 
 
 def _by_bucket(data: DataFrame, n_buckets: int) -> DataFrame:

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,7 +39,11 @@ class ForecastInputError(ValueError):
 
 @dataclass
 class TrainedModel:
-    """Weights of rank 0 plus what every worker reported."""
+    """Weights of rank 0 plus what every worker reported.
+
+    ``seconds`` is the slowest worker's ``fit``; ``launch_seconds`` the wall time of the
+    launch it was trained in (worker start-up plus every model trained in that launch).
+    """
 
     config: dict[str, Any]
     weights: list[np.ndarray]
@@ -50,6 +54,7 @@ class TrainedModel:
     steps_per_epoch: int
     windows_per_shard: list[int]
     seconds: float
+    launch_seconds: float = float("nan")
 
     @property
     def replicas_identical(self) -> bool:
@@ -94,9 +99,20 @@ def backtest_cutoffs(end: dt.date, params: ForecastParams) -> list[dt.date]:
     return [last - dt.timedelta(days=params.cutoff_step * k) for k in range(params.n_cutoffs - 1, -1, -1)]
 
 
-def train_at(spark: SparkSession, series: DataFrame, profile: DataFrame, cutoff: dt.date, params: ForecastParams,
-             launcher: Launcher, stage_uri: str) -> TrainedModel:
-    """Stage the shards of the ``ok`` series (history up to ``cutoff``) and train across workers.
+@dataclass
+class StagedTraining:
+    """One model's training input, staged as shards and ready to launch."""
+
+    cutoff: dt.date
+    spec: TrainSpec
+    n_series: int
+    steps_per_epoch: int
+    windows_per_shard: list[int]
+
+
+def stage_training(series: DataFrame, profile: DataFrame, cutoff: dt.date, params: ForecastParams,
+                   stage_uri: str) -> StagedTraining:
+    """Stage the shards of the ``ok`` series of ``profile`` (history up to ``cutoff``).
 
     Raises:
         ForecastInputError: Too little data for the configured workers and batch.
@@ -104,26 +120,102 @@ def train_at(spark: SparkSession, series: DataFrame, profile: DataFrame, cutoff:
     tp = params.train
     shards = prep.assign_shards(profile, tp.num_workers, params.window, params.horizon, tp.origin_stride).cache()
     try:
-        steps, per_shard = prep.steps_per_epoch(shards, tp.num_workers, tp.batch_size, tp.steps_per_epoch)
-    except ValueError as exc:
-        raise ForecastInputError(str(exc)) from None
-    n_series = shards.count()
-    prep.stage(prep.training_frame(series, profile, shards, cutoff), stage_uri)
+        try:
+            steps, per_shard = prep.steps_per_epoch(shards, tp.num_workers, tp.batch_size, tp.steps_per_epoch)
+        except ValueError as exc:
+            raise ForecastInputError(str(exc)) from None
+        n_series = shards.count()
+        prep.stage(prep.training_frame(series, profile, shards, cutoff), stage_uri)
+    finally:
+        shards.unpersist()
     spec = TrainSpec(shard_uri=stage_uri, window=params.window, horizon=params.horizon, stride=tp.origin_stride,
                      epochs=tp.epochs, steps_per_epoch=steps, batch_size=tp.batch_size, learning_rate=tp.learning_rate,
                      lstm_units=tp.lstm_units, dense_units=tp.dense_units, seed=tp.seed, use_gpu=tp.use_gpu,
                      threads=tp.threads_per_worker)
+    return StagedTraining(cutoff, spec, n_series, steps, per_shard)
+
+
+def train_staged(spark: SparkSession, staged: Sequence[StagedTraining], params: ForecastParams,
+                 launcher: Launcher) -> list[TrainedModel]:
+    """Train every staged model across the workers in one launch, in order."""
+    tp = params.train
     t0 = time.perf_counter()
-    results = launcher.run(spark, spec, tp.num_workers)
-    seconds = time.perf_counter() - t0
-    shards.unpersist()
+    runs = launcher.run_many(spark, [s.spec for s in staged], tp.num_workers)
+    launch_s = time.perf_counter() - t0
     cfg = model_config(params.window, N_FEATURES, params.horizon, tp.lstm_units, tp.dense_units, tp.seed)
-    log.info("trained on %d series up to %s: %d steps/epoch, loss %s, %.1fs", n_series, cutoff, steps, results[0].loss, seconds)
-    return TrainedModel(cfg, results[0].weights, results[0].digest, results, cutoff, n_series, steps, per_shard, seconds)
+    models = []
+    for s, results in zip(staged, runs):
+        fit_s = max(r.train_seconds for r in results)
+        log.info("trained on %d series up to %s: %d steps/epoch, loss %s, fit %.1fs (launch of %d model(s) %.1fs)",
+                 s.n_series, s.cutoff, s.steps_per_epoch, results[0].loss, fit_s, len(staged), launch_s)
+        models.append(TrainedModel(cfg, results[0].weights, results[0].digest, results, s.cutoff, s.n_series,
+                                   s.steps_per_epoch, s.windows_per_shard, fit_s, launch_s))
+    return models
+
+
+def train_at(spark: SparkSession, series: DataFrame, profile: DataFrame, cutoff: dt.date, params: ForecastParams,
+             launcher: Launcher, stage_uri: str) -> TrainedModel:
+    """Stage the shards of the ``ok`` series (history up to ``cutoff``) and train across workers.
+
+    Raises:
+        ForecastInputError: Too little data for the configured workers and batch.
+    """
+    return train_staged(spark, [stage_training(series, profile, cutoff, params, stage_uri)], params, launcher)[0]
+
+
+def backtest_profile(series: DataFrame, cutoffs: Sequence[dt.date], params: ForecastParams) -> tuple[DataFrame, int]:
+    """Series profile at the first backtest cutoff (cached) and its number of ``ok`` series.
+
+    Raises:
+        ForecastInputError: No series has enough history at the first cutoff.
+    """
+    profile = series_profile(series, cutoffs[0], params.history_needed, params.max_series).cache()
+    n_ok = profile.where(F.col(STATUS) == OK).count()
+    if n_ok == 0:
+        profile.unpersist()
+        raise ForecastInputError(
+            f"no series has {params.history_needed} days of history with sales by the first backtest cutoff {cutoffs[0]}; "
+            "lower jobs.forecast.n_cutoffs/cutoff_step/window or provide longer history")
+    return profile, n_ok
+
+
+@dataclass
+class ForecastRun:
+    """Outputs of :func:`backtest_and_forecast`."""
+
+    backtest: BacktestResult
+    forecasts: DataFrame
+    final: TrainedModel | None
+    profile: DataFrame
+
+
+def backtest_and_forecast(spark: SparkSession, series: DataFrame, params: ForecastParams, launcher: Launcher,
+                          stage_uri: str, end: dt.date) -> ForecastRun:
+    """The backtest and the final forecasts, with both LSTMs trained in one launch.
+
+    Both training sets are staged first (the backtest's up to the first cutoff, the final
+    one on all history), so the workers start once for both models.
+
+    Raises:
+        ForecastInputError: No series has enough history at the first cutoff, or too little
+            data for the configured workers and batch.
+    """
+    cutoffs = backtest_cutoffs(end, params)
+    bt_profile, bt_ok = backtest_profile(series, cutoffs, params)
+    final_profile = series_profile(series, end, params.history_needed, params.max_series).cache()
+    final_ok = final_profile.where(F.col(STATUS) == OK).count()
+    staged = [stage_training(series, bt_profile, cutoffs[0], params, stage_uri + "/backtest")]
+    if final_ok:
+        staged.append(stage_training(series, final_profile, end, params, stage_uri + "/final"))
+    models = train_staged(spark, staged, params, launcher)
+    bt = run_backtest(spark, series, params, launcher, stage_uri + "/backtest", end, trained=(bt_profile, bt_ok, models[0]))
+    fc, final, profile = final_forecasts(spark, series, params, launcher, stage_uri + "/final", end,
+                                         trained=(final_profile, final_ok, models[1] if final_ok else None))
+    return ForecastRun(bt, fc, final, profile)
 
 
 def run_backtest(spark: SparkSession, series: DataFrame, params: ForecastParams, launcher: Launcher, stage_uri: str,
-                 end: dt.date) -> BacktestResult:
+                 end: dt.date, trained: tuple[DataFrame, int, TrainedModel] | None = None) -> BacktestResult:
     """Rolling-origin backtest of the LSTM against the baselines on the same series.
 
     Args:
@@ -133,19 +225,19 @@ def run_backtest(spark: SparkSession, series: DataFrame, params: ForecastParams,
         launcher: Training backend.
         stage_uri: Scratch folder for the training shards.
         end: Last day with actuals.
+        trained: ``(profile, n_ok, model)`` when the model at the first cutoff is already
+            trained (:func:`backtest_and_forecast`); the profile is unpersisted here.
 
     Raises:
         ForecastInputError: No series has enough history at the first cutoff.
     """
     cutoffs = backtest_cutoffs(end, params)
-    profile = series_profile(series, cutoffs[0], params.history_needed, params.max_series).cache()
+    if trained is None:
+        profile, n_ok = backtest_profile(series, cutoffs, params)
+        model = train_at(spark, series, profile, cutoffs[0], params, launcher, stage_uri)
+    else:
+        profile, n_ok, model = trained
     ok = profile.where(F.col(STATUS) == OK)
-    n_ok = ok.count()
-    if n_ok == 0:
-        raise ForecastInputError(
-            f"no series has {params.history_needed} days of history with sales by the first backtest cutoff {cutoffs[0]}; "
-            "lower jobs.forecast.n_cutoffs/cutoff_step/window or provide longer history")
-    model = train_at(spark, series, profile, cutoffs[0], params, launcher, stage_uri)
     lstm = lstm_forecasts(series, ok, cutoffs, model.config, model.weights, model.digest, params.season, n_ok)
     base = baseline_forecasts(series, ok, cutoffs, params.baselines, params.horizon, params.season, n_ok,
                               params.ets_model)
@@ -184,32 +276,43 @@ def fallback_backtest(series: DataFrame, profile: DataFrame, cutoff: dt.date, pa
 
 
 def final_forecasts(spark: SparkSession, series: DataFrame, params: ForecastParams, launcher: Launcher, stage_uri: str,
-                    end: dt.date) -> tuple[DataFrame, TrainedModel | None, DataFrame]:
+                    end: dt.date, trained: tuple[DataFrame, int, TrainedModel | None] | None = None,
+                    ) -> tuple[DataFrame, TrainedModel | None, DataFrame]:
     """Retrain on all history and forecast ``horizon`` days after ``end`` for every series.
 
     Series the LSTM cannot serve get a fallback and keep the reason in ``flags``:
     ``too_short`` -> seasonal naive (mean when shorter than a season), ``all_zero`` ->
     zeros, ``not_selected`` -> ``fallback_model``.
 
+    Args:
+        trained: ``(profile at end (cached), n_ok, model)`` when the final model is already
+            trained (:func:`backtest_and_forecast`); otherwise it is trained here.
+
     Returns:
         ``(forecasts, model, profile)``: forecast rows ``item_id, warehouse, series_id, date,
         p50, p90, model, flags``, the trained model (None when no series qualifies) and the
         series profile at ``end``.
     """
-    profile = series_profile(series, end, params.history_needed, params.max_series).cache()
+    if trained is None:
+        profile = series_profile(series, end, params.history_needed, params.max_series).cache()
+        n_ok = profile.where(F.col(STATUS) == OK).count()
+        model = train_at(spark, series, profile, end, params, launcher, stage_uri) if n_ok else None
+    else:
+        profile, n_ok, model = trained
     ok = profile.where(F.col(STATUS) == OK)
-    n_ok = ok.count()
     parts = []
-    model = None
     if n_ok:
-        model = train_at(spark, series, profile, end, params, launcher, stage_uri)
         parts.append(lstm_forecasts(series, ok, [end], model.config, model.weights, model.digest, params.season, n_ok))
     fallback_kind = F.when(F.col(STATUS) == NOT_SELECTED, F.lit(params.fallback_model)).otherwise(F.lit("seasonal_naive"))
     others = profile.where(F.col(STATUS) != OK).select(SERIES_ID, fallback_kind.alias("_kind"))
+    # Buckets by the number of series each fallback forecasts (thousands where max_series
+    # is small), not by the LSTM's: one bucket would put them all in one task on one core.
+    n_other = others.groupBy("_kind").count().collect()
+    n_other = {r["_kind"]: int(r["count"]) for r in n_other}
     for kind in dict.fromkeys(("seasonal_naive", params.fallback_model)):
         ids = others.where(F.col("_kind") == kind)
-        parts.append(baseline_forecasts(series, ids, [end], [kind], params.horizon, params.season, max(n_ok, 1),
-                                        params.ets_model))
+        parts.append(baseline_forecasts(series, ids, [end], [kind], params.horizon, params.season,
+                                        max(n_other.get(kind, 0), 1), params.ets_model))
     fc = parts[0]
     for p in parts[1:]:
         fc = fc.unionByName(p)
