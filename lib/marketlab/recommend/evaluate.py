@@ -37,6 +37,7 @@ class EvalConfig:
     content_neighbours: int = 10
     cf_neighbours: int = 50
     cf_max_items_per_user: int = 300
+    cf_local_max_pairs: int = 20_000_000
     with_auc: bool = True
 
 
@@ -97,7 +98,7 @@ def evaluate_models(
             side = popular_side(train, n_items)
             users = base_users
         elif name == "itemcf":
-            side = itemcf_side(train, n_items, cfg.cf_neighbours, cfg.cf_max_items_per_user)
+            side = itemcf_side(train, n_items, cfg.cf_neighbours, cfg.cf_max_items_per_user, cfg.cf_local_max_pairs)
             users = base_users
         elif name == "content":
             if tfidf is None:

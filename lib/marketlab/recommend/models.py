@@ -33,13 +33,22 @@ def popular_side(train: DataFrame, n_items: int) -> ItemSide:
     return ItemSide(kind="popular", n_items=n_items, popularity=item_popularity(train, n_items))
 
 
-def item_similarity(train: DataFrame, n_items: int, neighbours: int = 50, max_items_per_user: int = 300) -> sp.csr_matrix:
+def item_similarity(train: DataFrame, n_items: int, neighbours: int = 50, max_items_per_user: int = 300,
+                    local_max_pairs: int = 20_000_000) -> sp.csr_matrix:
     """Cosine item-item similarity from co-purchases, top ``neighbours`` per item.
 
-    Co-occurrence is counted in Spark with a self-join on the user. A user's items are
-    capped at their ``max_items_per_user`` strongest, because the join grows with the
-    square of a basket and a few wholesale accounts with thousands of items would
-    otherwise dominate both the cost and the similarities (Mahout's maxPrefsPerUser).
+    A user's items are capped at their ``max_items_per_user`` strongest, because the pairs
+    grow with the square of a basket and a few wholesale accounts with thousands of items
+    would otherwise dominate both the cost and the similarities (Mahout's maxPrefsPerUser).
+
+    Where the capped baskets have at most ``local_max_pairs`` rows and distinct item pairs
+    (bounded by the pairs a self-join on the user produces and by ``n_items`` squared),
+    the pairs are counted on the driver: one sparse product of the user x item matrix
+    with its transpose and a sort per item (scipy/numpy). Above that, in Spark: a
+    self-join on the user, a count per pair and a window per item. Both give the same
+    matrix, ties broken by the lower item index. On the real data (265k basket rows,
+    32M self-join rows, 6.2M distinct pairs of 3,643 items) the driver path takes ~2.5 s
+    and the Spark path ~16-20 s on 2 cores.
 
     Returns:
         ``n_items x n_items`` CSR matrix, row i = neighbours of item i.
@@ -47,6 +56,21 @@ def item_similarity(train: DataFrame, n_items: int, neighbours: int = 50, max_it
     ranked = train.withColumn(
         "_r", F.row_number().over(Window.partitionBy(USER_IDX).orderBy(F.desc(STRENGTH), ITEM_IDX)))
     capped = ranked.where(F.col("_r") <= max_items_per_user).select(USER_IDX, ITEM_IDX).cache()
+    n = F.col("count").cast("long")
+    rows, pairs = capped.groupBy(USER_IDX).count().agg(F.sum(n), F.sum(n * (n - 1))).first()
+    # What the driver would hold: the basket rows and at most this many distinct pairs.
+    if (rows or 0) <= local_max_pairs and min(pairs or 0, n_items * (n_items - 1)) <= local_max_pairs:
+        i, j, sim = _local_similarity(capped.toPandas(), n_items, neighbours)
+    else:
+        top = _spark_similarity(capped, neighbours).toPandas()
+        i, j, sim = top["i"].to_numpy(), top["j"].to_numpy(), top["sim"].to_numpy()
+    capped.unpersist()
+    # Row j of the matrix holds the items similar to j: a user's score for i is the sum
+    # of sim(j, i) over bought j, i.e. bought @ S.
+    return sp.csr_matrix((sim, (j, i)), shape=(n_items, n_items))
+
+
+def _spark_similarity(capped: DataFrame, neighbours: int) -> DataFrame:
     counts = capped.groupBy(ITEM_IDX).agg(F.count(F.lit(1)).alias("n"))
     a, b = capped.alias("a"), capped.alias("b")
     co = (
@@ -56,23 +80,47 @@ def item_similarity(train: DataFrame, n_items: int, neighbours: int = 50, max_it
         .agg(F.count(F.lit(1)).alias("co"))
     )
     ci, cj = counts.alias("ci"), counts.alias("cj")
-    sim = (
+    return (
         co.join(F.broadcast(ci), F.col("i") == F.col("ci." + ITEM_IDX))
         .join(F.broadcast(cj), F.col("j") == F.col("cj." + ITEM_IDX))
         .select("i", "j", (F.col("co") / F.sqrt(F.col("ci.n") * F.col("cj.n"))).alias("sim"))
         .withColumn("_r", F.row_number().over(Window.partitionBy("i").orderBy(F.desc("sim"), "j")))
         .where(F.col("_r") <= neighbours)
-        .toPandas()
     )
-    capped.unpersist()
-    # Row j of the matrix holds the items similar to j: a user's score for i is the sum
-    # of sim(j, i) over bought j, i.e. bought @ S.
-    return sp.csr_matrix((sim["sim"].to_numpy(), (sim["j"].to_numpy(), sim["i"].to_numpy())), shape=(n_items, n_items))
 
 
-def itemcf_side(train: DataFrame, n_items: int, neighbours: int = 50, max_items_per_user: int = 300) -> ItemSide:
+def _local_similarity(pairs, n_items: int, neighbours: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(i, j, sim)`` of the top neighbours per item from ``user_idx, item_idx`` rows (pandas)."""
+    _, user = np.unique(pairs[USER_IDX].to_numpy(), return_inverse=True)
+    # A repeated (user, item) row counts as often as the self-join counts it.
+    x = sp.csr_matrix((np.ones(len(pairs), np.int64), (user, pairs[ITEM_IDX].to_numpy())),
+                      shape=(int(user.max(initial=-1)) + 1, n_items))
+    n = np.asarray(x.sum(axis=0)).ravel()
+    co = (x.T.tocsr() @ x).tocsr()
+    co.setdiag(0)
+    co.eliminate_zeros()
+    out_i, out_j, out_s = [], [], []
+    for i in range(n_items):
+        a, b = co.indptr[i], co.indptr[i + 1]
+        if a == b:
+            continue
+        j = co.indices[a:b]
+        # The same double arithmetic as the Spark path: co / sqrt(n_i * n_j).
+        sim = co.data[a:b] / np.sqrt((n[i] * n[j]).astype(np.float64))
+        top = np.lexsort((j, -sim))[:neighbours]
+        out_i.append(np.full(len(top), i))
+        out_j.append(j[top])
+        out_s.append(sim[top])
+    if not out_i:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_s)
+
+
+def itemcf_side(train: DataFrame, n_items: int, neighbours: int = 50, max_items_per_user: int = 300,
+                local_max_pairs: int = 20_000_000) -> ItemSide:
     """Item-item collaborative filtering baseline."""
-    return ItemSide(kind="itemcf", n_items=n_items, similarity=item_similarity(train, n_items, neighbours, max_items_per_user))
+    return ItemSide(kind="itemcf", n_items=n_items,
+                    similarity=item_similarity(train, n_items, neighbours, max_items_per_user, local_max_pairs))
 
 
 def tfidf_matrix(items: DataFrame, n_items: int, description_col: str = C.DESCRIPTION, min_df: int = 2,

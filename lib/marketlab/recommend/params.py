@@ -82,6 +82,9 @@ class RecommendParams(StrictModel):
         vocab_size: Maximum TF-IDF vocabulary.
         cf_neighbours / cf_max_items_per_user: Item-item CF baseline (top neighbours per
             item; at most this many items per user enter the co-occurrence count).
+        cf_local_max_pairs: Item-item CF: while the capped baskets have at most this many
+            rows and distinct item pairs, co-occurrence is counted on the driver (scipy);
+            above it, in Spark (self-join).
         segment_popular: Cold customers get the popular items of their segment.
         checkpoint_subdir: ALS checkpoint folder, relative to the lake root (a temp path,
             never the repository).
@@ -112,6 +115,7 @@ class RecommendParams(StrictModel):
     vocab_size: int = Field(4096, ge=16)
     cf_neighbours: int = Field(50, ge=1)
     cf_max_items_per_user: int = Field(300, ge=2)
+    cf_local_max_pairs: int = Field(20_000_000, ge=0)
     segment_popular: bool = True
     checkpoint_subdir: str = "_tmp/checkpoints/recommend"
     als: AlsParams = Field(default_factory=AlsParams)

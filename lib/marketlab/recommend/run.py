@@ -56,7 +56,8 @@ def eval_config(p: RecommendParams) -> EvalConfig:
     """Evaluation settings from the job parameters."""
     return EvalConfig(k=p.k, ks=list(p.k_curve), bought=p.bought, bought_weight=p.bought_weight,
                       content_weight=p.content_weight, content_neighbours=p.content_neighbours,
-                      cf_neighbours=p.cf_neighbours, cf_max_items_per_user=p.cf_max_items_per_user)
+                      cf_neighbours=p.cf_neighbours, cf_max_items_per_user=p.cf_max_items_per_user,
+                      cf_local_max_pairs=p.cf_local_max_pairs)
 
 
 def _flat(prefix: str, results: dict[str, dict[str, float]]) -> dict[str, float]:
