@@ -43,6 +43,14 @@ from marketlab.recommend.score import ItemSide, score_users, user_frame  # noqa:
 from marketlab.spark import get_spark  # noqa: E402
 
 
+def bench_session(master: str, prefix: str):
+    """A Spark session (conf/test.yaml, 6g driver) with its lake in a new temp folder: ``(spark, folder)``."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    st = load_settings(ROOT / "conf" / "test.yaml", [f"lake_root={tmp}", f"spark.master={master}",
+                                                     "spark.conf={spark.driver.memory: 6g}"])
+    return get_spark(st), tmp
+
+
 def retail_pairs() -> pd.DataFrame:
     df = pd.read_csv(ROOT / "data" / "online_retail" / "online_retail.csv.gz", dtype={"StockCode": str})
     df = df[df["CustomerID"].notna() & df["StockCode"].str.match(r"^\d")]
@@ -155,10 +163,7 @@ def main() -> None:
     ap.add_argument("--skip-real", action="store_true")
     ap.add_argument("--master", default="local[2]")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench_rec_"))
-    st = load_settings(ROOT / "conf" / "test.yaml", [f"lake_root={tmp}", f"spark.master={args.master}",
-                                                     "spark.conf={spark.driver.memory: 6g}"])
-    spark = get_spark(st)
+    spark, tmp = bench_session(args.master, "bench_rec_")
     ckpt = str(tmp / "_tmp" / "checkpoints")
     results = []
     sets = ([] if args.skip_real else [("online_retail", retail_pairs())]) + \
