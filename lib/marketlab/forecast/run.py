@@ -209,9 +209,9 @@ def backtest_and_forecast(spark: SparkSession, series: DataFrame, params: Foreca
         staged.append(stage_training(series, final_profile, end, params, stage_uri + "/final"))
     models = train_staged(spark, staged, params, launcher)
     bt = run_backtest(spark, series, params, launcher, stage_uri + "/backtest", end, trained=(bt_profile, bt_ok, models[0]))
-    fc, final, profile = final_forecasts(spark, series, params, launcher, stage_uri + "/final", end,
-                                         trained=(final_profile, final_ok, models[1] if final_ok else None))
-    return ForecastRun(bt, fc, final, profile)
+    final = models[1] if final_ok else None
+    fc = final_forecasts(series, params, end, final_profile, final_ok, final)
+    return ForecastRun(bt, fc, final, final_profile)
 
 
 def run_backtest(spark: SparkSession, series: DataFrame, params: ForecastParams, launcher: Launcher, stage_uri: str,
@@ -275,30 +275,25 @@ def fallback_backtest(series: DataFrame, profile: DataFrame, cutoff: dt.date, pa
     return out.sort_values("model").reset_index(drop=True)
 
 
-def final_forecasts(spark: SparkSession, series: DataFrame, params: ForecastParams, launcher: Launcher, stage_uri: str,
-                    end: dt.date, trained: tuple[DataFrame, int, TrainedModel | None] | None = None,
-                    ) -> tuple[DataFrame, TrainedModel | None, DataFrame]:
-    """Retrain on all history and forecast ``horizon`` days after ``end`` for every series.
+def final_forecasts(series: DataFrame, params: ForecastParams, end: dt.date, profile: DataFrame, n_ok: int,
+                    model: TrainedModel | None) -> DataFrame:
+    """Forecast ``horizon`` days after ``end`` for every series with the model trained on all history.
 
     Series the LSTM cannot serve get a fallback and keep the reason in ``flags``:
     ``too_short`` -> seasonal naive (mean when shorter than a season), ``all_zero`` ->
     zeros, ``not_selected`` -> ``fallback_model``.
 
     Args:
-        trained: ``(profile at end (cached), n_ok, model)`` when the final model is already
-            trained (:func:`backtest_and_forecast`); otherwise it is trained here.
+        series: :func:`~marketlab.forecast.series.complete_calendar` output (cache it).
+        params: Job parameters.
+        end: Last day with actuals.
+        profile: Series profile at ``end`` (cached).
+        n_ok: Its number of ``ok`` series.
+        model: The LSTM trained up to ``end`` (None when ``n_ok`` is 0).
 
     Returns:
-        ``(forecasts, model, profile)``: forecast rows ``item_id, warehouse, series_id, date,
-        p50, p90, model, flags``, the trained model (None when no series qualifies) and the
-        series profile at ``end``.
+        Forecast rows ``item_id, warehouse, series_id, date, p50, p90, model, flags``.
     """
-    if trained is None:
-        profile = series_profile(series, end, params.history_needed, params.max_series).cache()
-        n_ok = profile.where(F.col(STATUS) == OK).count()
-        model = train_at(spark, series, profile, end, params, launcher, stage_uri) if n_ok else None
-    else:
-        profile, n_ok, model = trained
     ok = profile.where(F.col(STATUS) == OK)
     parts = []
     if n_ok:
@@ -316,9 +311,8 @@ def final_forecasts(spark: SparkSession, series: DataFrame, params: ForecastPara
     fc = parts[0]
     for p in parts[1:]:
         fc = fc.unionByName(p)
-    out = (fc.join(profile.select(SERIES_ID, ITEM_ID, WAREHOUSE, FLAGS), SERIES_ID)
-           .select(ITEM_ID, WAREHOUSE, SERIES_ID, DATE, "p50", "p90", F.col("model_used").alias("model"), FLAGS))
-    return out, model, profile
+    return (fc.join(profile.select(SERIES_ID, ITEM_ID, WAREHOUSE, FLAGS), SERIES_ID)
+            .select(ITEM_ID, WAREHOUSE, SERIES_ID, DATE, "p50", "p90", F.col("model_used").alias("model"), FLAGS))
 
 
 def status_counts(profile: DataFrame) -> dict[str, int]:
