@@ -8,8 +8,11 @@ the pipeline from ``clean`` on it. Goals (docs/BENCHMARKS.md): real data <= 10 m
 cores; the scale-up <= ``scale`` x the real time.
 
     .venv/bin/python bench/pipeline.py [--profile fast] [--scale 10] [--master local[2]] [--driver-memory 8g]
+        [--parallel N] [--compare-sequential]
 
-``--scale 1`` skips the scale-up. Prints the figures, then ONE JSON line.
+``--scale 1`` skips the scale-up; ``--compare-sequential`` also times the real data with
+one stage at a time (the baseline of the parallel runner). Prints the figures, then ONE
+JSON line.
 """
 
 from __future__ import annotations
@@ -52,9 +55,9 @@ def overrides(work: Path, name: str, master: str, profile: str | None, driver_me
             f"spark.conf.spark.driver.memory={driver_memory}")
 
 
-def timed(ovr: tuple[str, ...], from_stage: str | None = None) -> dict:
+def timed(ovr: tuple[str, ...], from_stage: str | None = None, parallel: int | None = None) -> dict:
     t0 = time.perf_counter()
-    res = run_pipeline(CONF, ovr, force=True, from_stage=from_stage)
+    res = run_pipeline(CONF, ovr, force=True, from_stage=from_stage, max_parallel=parallel)
     total = time.perf_counter() - t0
     if res.exit_code:
         raise SystemExit(f"pipeline failed: {[(s.stage, s.status, s.message) for s in res.stages]}")
@@ -70,17 +73,30 @@ def main() -> None:
     # One driver JVM serves every stage of both runs (local mode: it is also the executor);
     # the 10x effect bootstrap needs more than the 4g default.
     ap.add_argument("--driver-memory", default="4g")
+    ap.add_argument("--parallel", type=int, default=None,
+                    help="stages at once (default: the conf's pipeline.max_parallel_stages)")
+    ap.add_argument("--compare-sequential", action="store_true",
+                    help="also run the real data one stage at a time (the baseline of the parallel runner)")
     args = ap.parse_args()
     from marketlab.spark import get_spark
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-pipeline-"))
     real_ovr = overrides(work, "real", args.master, args.profile, args.driver_memory)
-    real = timed(real_ovr)
+    parallel = args.parallel or load_settings(CONF, list(real_ovr)).pipeline.max_parallel_stages
+    real = timed(real_ovr, parallel=parallel)
     out = {"bench": "pipeline", "master": args.master, "profile": args.profile or "default", "scale": args.scale,
-           "driver_memory": args.driver_memory,
-           "real_total_s": round(real["total_s"], 1), "real_stages_s": real["stages"]}
-    print(f"master {args.master}; profile {out['profile']}; workdir {work}")
-    print(f"  real: {real['total_s']:.1f} s  " + "  ".join(f"{k} {v}" for k, v in real["stages"].items()))
+           "driver_memory": args.driver_memory, "max_parallel_stages": parallel,
+           "real_total_s": round(real["total_s"], 1), "real_stage_sum_s": round(sum(real["stages"].values()), 1),
+           "real_stages_s": real["stages"]}
+    print(f"master {args.master}; profile {out['profile']}; {parallel} stage(s) at once; workdir {work}")
+    print(f"  real: {real['total_s']:.1f} s wall, {out['real_stage_sum_s']:.1f} s summed over stages  "
+          + "  ".join(f"{k} {v}" for k, v in real["stages"].items()))
+    if args.compare_sequential and parallel > 1:
+        seq = timed(overrides(work, "sequential", args.master, args.profile, args.driver_memory), parallel=1)
+        out.update({"sequential_total_s": round(seq["total_s"], 1), "sequential_stages_s": seq["stages"],
+                    "speedup_vs_sequential": round(seq["total_s"] / real["total_s"], 3)})
+        print(f"  one stage at a time: {seq['total_s']:.1f} s  " + "  ".join(f"{k} {v}" for k, v in seq["stages"].items()))
+        print(f"  parallel runner: {out['speedup_vs_sequential']:.2f}x faster")
     if args.scale > 1:
         big_ovr = overrides(work, f"x{args.scale}", args.master, args.profile, args.driver_memory)
         st_real = load_settings(CONF, list(real_ovr))
@@ -93,7 +109,7 @@ def main() -> None:
         # The report reads ingest's log; the scaled lake was not ingested, so it gets the real one.
         dst.write(src.read("ops.ingest_log"), "ops.ingest_log")
         rows = {t: dst.read(t).count() for t in ("bronze.orders", "bronze.campaign_log", "bronze.sessions")}
-        big = timed(big_ovr, from_stage="clean")
+        big = timed(big_ovr, from_stage="clean", parallel=parallel)
         real_wo_ingest = real["total_s"] - real["stages"].get("ingest", 0.0)
         ratio = big["total_s"] / real_wo_ingest
         print(f"  x{args.scale}: {big['total_s']:.1f} s  " + "  ".join(f"{k} {v}" for k, v in big["stages"].items()))

@@ -93,3 +93,96 @@ def test_a_dead_driver_jvm_is_detected(tmp_path):
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
     assert out.stdout.strip().splitlines()[-1] == "True False", out.stderr[-2000:]
+
+
+# --- scheduling --------------------------------------------------------------------------
+
+
+def test_dependencies_and_remaining_path_of_the_stage_graph():
+    from marketlab.pipeline import dependencies, remaining_path
+
+    deps = dependencies(STAGES)
+    assert deps["ingest"] == set()
+    assert deps["strategy"] == {"effect", "evaluation", "clean"}
+    assert deps["recommend"] == {"features", "segments", "clean"}
+    assert deps["effect"] == {"clean"}
+    secs = {"features": 48.0, "segments": 22.0, "recommend": 96.0, "forecast": 183.0, "inventory": 42.0, "report": 22.0}
+    path = remaining_path(STAGES, secs, default=1.0)
+    assert path["report"] == 22.0
+    assert path["forecast"] == 183.0 + 42.0 + 22.0
+    # features -> forecast -> inventory -> report is slower than features -> segments -> recommend -> report
+    assert path["features"] == 48.0 + 183.0 + 42.0 + 22.0
+    assert path["effect"] == 1.0 + 1.0 + 22.0  # effect -> strategy -> report (the export is a leaf)
+    # only the stages passed count: without the report, forecast's chain ends at inventory
+    sub = [s for s in STAGES if s.name in {"forecast", "inventory"}]
+    assert remaining_path(sub, secs) == {"forecast": 225.0, "inventory": 42.0}
+
+
+def _recorder(seconds: float = 0.2, fail: frozenset = frozenset(), durations: dict | None = None):
+    import threading
+    import time
+
+    spans: dict[str, tuple[float, float]] = {}
+    lock = threading.Lock()
+
+    def run(name: str) -> bool:
+        t0 = time.perf_counter()
+        time.sleep((durations or {}).get(name, seconds))
+        with lock:
+            spans[name] = (t0, time.perf_counter())
+        return name not in fail
+
+    return spans, run
+
+
+def test_run_graph_runs_independent_names_at_once_and_waits_for_dependencies():
+    from marketlab.pipeline_runner import run_graph
+
+    deps = {"a": set(), "b": {"a"}, "c": {"a"}, "d": {"b", "c"}, "e": {"a"}}
+    spans, run = _recorder()
+    started = run_graph(list("abcde"), deps, run, max_parallel=2, priority={"c": 5.0, "b": 4.0, "e": 1.0})
+    assert started[0] == "a" and set(started) == set("abcde")
+    # priority among the ready: c and b before e
+    assert started[1:3] == ["c", "b"]
+    assert spans["b"][0] < spans["c"][1] and spans["c"][0] < spans["b"][1]  # b and c overlapped
+    for name, before in deps.items():
+        assert all(spans[p][1] <= spans[name][0] for p in before), name
+    # never more than two at once
+    events = sorted([(s, 1) for s, _ in spans.values()] + [(e, -1) for _, e in spans.values()], key=lambda x: (x[0], x[1]))
+    level = peak = 0
+    for _, step in events:
+        level += step
+        peak = max(peak, level)
+    assert peak == 2
+
+
+def test_run_graph_one_at_a_time_keeps_the_given_order():
+    from marketlab.pipeline_runner import run_graph
+
+    spans, run = _recorder(0.01)
+    deps = {"a": set(), "b": {"a"}, "c": {"a"}}
+    assert run_graph(["a", "b", "c"], deps, run, max_parallel=1, priority={"c": 9.0}) == ["a", "b", "c"]
+    ends = [spans[n] for n in "abc"]
+    assert all(x[1] <= y[0] for x, y in zip(ends, ends[1:]))
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_run_graph_starts_nothing_after_a_failure(parallel):
+    from marketlab.pipeline_runner import run_graph
+
+    # b fails while c still runs: c's dependent e must not start either
+    spans, run = _recorder(0.05, fail=frozenset({"b"}), durations={"c": 0.4})
+    deps = {"a": set(), "b": {"a"}, "c": {"a"}, "d": {"b"}, "e": {"c"}}
+    started = run_graph(list("abcde"), deps, run, max_parallel=parallel)
+    assert "d" not in started and "e" not in started
+    # with two at once, c was already running beside b and finishes; one at a time it never starts
+    assert started == (["a", "b", "c"] if parallel == 2 else ["a", "b"])
+    assert set(spans) == set(started)
+
+
+def test_max_parallel_stages_is_validated():
+    st = load_settings(ROOT / "conf" / "test.yaml", ["pipeline.max_parallel_stages=3"])
+    assert st.pipeline.max_parallel_stages == 3
+    assert load_settings(ROOT / "conf" / "test.yaml").pipeline.max_parallel_stages == 2
+    with pytest.raises(ConfigError, match="max_parallel_stages"):
+        load_settings(ROOT / "conf" / "test.yaml", ["pipeline.max_parallel_stages=0"])

@@ -8,6 +8,7 @@ import runpy
 import shlex
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -40,16 +41,24 @@ def run_job_file(conf: str, job: str, overrides: tuple[str, ...] = (), extra: tu
     path = _jobs_dir(conf) / f"{job}.py"
     if not path.is_file():
         raise click.ClickException(f"no job '{job}': {path} does not exist (see `marketlab list`)")
+    from marketlab.runtime import job_arguments
+
     argv = [str(path), "--conf", conf, *[a for o in overrides for a in ("--set", o)], *extra]
+    # sys.argv as spark-submit would set it, but only from the main thread: the pipeline runs
+    # stages in threads, which get their arguments from job_arguments.
+    main = threading.current_thread() is threading.main_thread()
     old = sys.argv
-    sys.argv = argv
+    if main:
+        sys.argv = argv
     try:
-        runpy.run_path(str(path), run_name="__main__")
+        with job_arguments(argv[1:]):
+            runpy.run_path(str(path), run_name="__main__")
         return 0
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:
-        sys.argv = old
+        if main:
+            sys.argv = old
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,9 +98,11 @@ def run(job: str, conf: str, overrides: tuple[str, ...], extra: tuple[str, ...])
 @click.option("--from", "from_stage", default=None, help="start at this stage")
 @click.option("--force", is_flag=True, help="re-run stages even when they are up to date")
 @click.option("--profile", default=None, help="conf/profiles/<name>.yaml overrides, e.g. 'fast'")
+@click.option("--parallel", type=click.IntRange(1, 16), default=None,
+              help="stages at once (default: pipeline.max_parallel_stages; 1 = one after another)")
 def pipeline(conf: str, overrides: tuple[str, ...], only: tuple[str, ...], from_stage: str | None, force: bool,
-             profile: str | None) -> None:
-    """Run the stage graph in order, skipping stages whose inputs, code and params did not change."""
+             profile: str | None, parallel: int | None) -> None:
+    """Run the stage graph (each stage once its inputs are written), skipping up-to-date stages."""
     from marketlab.pipeline_runner import run_pipeline
     from marketlab.profiles import profile_overrides
 
@@ -99,7 +110,7 @@ def pipeline(conf: str, overrides: tuple[str, ...], only: tuple[str, ...], from_
         overrides = (*profile_overrides(profile, conf), *overrides)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    sys.exit(run_pipeline(conf, overrides, only, force=force, from_stage=from_stage).exit_code)
+    sys.exit(run_pipeline(conf, overrides, only, force=force, from_stage=from_stage, max_parallel=parallel).exit_code)
 
 
 @main.command("submit")

@@ -90,6 +90,20 @@ class MlflowSettings(StrictModel):
     ui_port: int = Field(5000, ge=1, le=65535)
 
 
+class PipelineSettings(StrictModel):
+    """How ``marketlab pipeline`` runs the stage graph.
+
+    Attributes:
+        max_parallel_stages: Stages run at once in the one Spark application once their
+            inputs are written (driver threads sharing the executors). Independent stages
+            (effect beside features, recommend beside forecast) fill the cores one stage
+            leaves idle between its Spark jobs; 1 runs them one after another in graph
+            order. Results do not depend on it.
+    """
+
+    max_parallel_stages: int = Field(2, ge=1, le=16)
+
+
 class TableSpec(StrictModel):
     """One Delta table of the lake.
 
@@ -181,6 +195,7 @@ class Settings(StrictModel):
         project_root: Folder that relative paths are resolved against (set by the loader).
         env: Name of the environment file (``local``, ``cluster``, ``test``).
         lake_root: Root of the Delta lake (local folder or Hadoop URI).
+        pipeline: How the pipeline runner schedules the stages.
         catalog: Catalog name (``layer.table``) -> table spec.
         sources: Source name -> raw source spec.
     """
@@ -190,6 +205,7 @@ class Settings(StrictModel):
     lake_root: str = "lake"
     spark: SparkSettings = Field(default_factory=SparkSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     catalog: dict[str, TableSpec] = Field(default_factory=dict)
     sources: dict[str, SourceSpec] = Field(default_factory=dict)
     jobs: JobsSettings = Field(default_factory=JobsSettings)

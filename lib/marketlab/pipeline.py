@@ -6,8 +6,8 @@ stage whose job file does not exist yet is reported and skipped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -96,3 +96,29 @@ def select_stages(only: Sequence[str] = (), from_stage: str | None = None) -> li
         raise UnknownStageError(f"unknown stage(s) {unknown}; stages: {names}")
     start = names.index(from_stage) if from_stage else 0
     return [s for s in STAGES[start:] if not only or s.name in only]
+
+
+def dependencies(stages: Sequence[Stage]) -> dict[str, set[str]]:
+    """For each of ``stages``, the others among them that write a table it reads."""
+    writer = {t: st.name for st in stages for t in st.outputs}
+    return {st.name: {writer[t] for t in st.inputs if t in writer and writer[t] != st.name} for st in stages}
+
+
+def remaining_path(stages: Sequence[Stage], seconds: Mapping[str, float], default: float = 60.0) -> dict[str, float]:
+    """Seconds from the start of each stage to the end of the graph along its slowest chain of dependents.
+
+    The scheduler starts the ready stage with the longest remaining path first, so the
+    critical path (ingest -> ... -> forecast -> inventory -> report) never waits behind a
+    stage that has slack.
+
+    Args:
+        stages: Stages in graph order (every stage after the ones it reads from).
+        seconds: Expected seconds per stage (the last run's); others get ``default``.
+        default: Seconds assumed for a stage that has not run yet.
+    """
+    deps = dependencies(stages)
+    out: dict[str, float] = {}
+    for st in reversed(stages):
+        after = [out[d.name] for d in stages if st.name in deps[d.name]]
+        out[st.name] = float(seconds.get(st.name, default)) + max(after, default=0.0)
+    return out

@@ -7,8 +7,15 @@ output table is still at the version that run wrote. Up-to-date stages are skipp
 re-run of an unchanged pipeline costs seconds; a change upstream re-runs exactly the
 stages downstream of it (their input versions move).
 
+A stage starts once the stages writing its inputs have finished; up to
+``pipeline.max_parallel_stages`` run at once in threads sharing the Spark session (most
+stages leave cores idle between their many small Spark jobs, and the critical path is
+about half the summed stage time). Among the ready stages the one with the slowest
+remaining chain of dependents goes first.
+
 Stage runs are recorded in the Delta table ``ops.pipeline_runs`` (one row per stage
-outcome), which also gives the per-stage time of the last run for the progress display.
+outcome), which also gives the per-stage time of the last run for the progress display
+and the scheduling priorities.
 """
 
 from __future__ import annotations
@@ -17,19 +24,22 @@ import glob
 import hashlib
 import json
 import os
+import threading
 import time
 import traceback
 import uuid
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable, Mapping, Sequence
 
 from rich.console import Console
 from rich.table import Table
 
 import marketlab
 from marketlab.config import ConfigError, Settings, load_settings
-from marketlab.pipeline import STAGES, Stage, select_stages
+from marketlab.pipeline import STAGES, Stage, dependencies, remaining_path, select_stages
 
 STATE_TABLE = "ops.pipeline_runs"
 _STATE_SCHEMA = ("run_id string, stage string, fingerprint string, status string, started_at timestamp, "
@@ -139,9 +149,78 @@ def _record(lake, run_id: str, st: str, fingerprint: str, status: str, started: 
     lake.write(lake.spark.createDataFrame(row, _STATE_SCHEMA), STATE_TABLE, mode="append")
 
 
+def run_graph(names: Sequence[str], deps: Mapping[str, set[str]], run: Callable[[str], bool], max_parallel: int = 1,
+              priority: Mapping[str, float] | None = None, on_interrupt: Callable[[], None] | None = None) -> list[str]:
+    """Call ``run(name)`` for every name once the names it depends on have run and returned True.
+
+    With ``max_parallel`` 1 the names run in the calling thread in their given order; above
+    that, in up to ``max_parallel`` threads, the ready name with the highest ``priority``
+    first (ties in the given order). After the first False nothing new starts and the running
+    ones finish; names whose dependencies did not succeed never start.
+
+    Args:
+        names: Names in a dependency-respecting order.
+        deps: ``name -> names it waits for`` (names outside ``names`` are ignored).
+        run: Does the work; returns whether it succeeded.
+        max_parallel: Names run at once.
+        priority: Higher starts first among ready names.
+        on_interrupt: Called when the wait is interrupted (Ctrl-C), before re-raising, to
+            stop the running work.
+
+    Returns:
+        The names in the order they started.
+    """
+    order = {n: i for i, n in enumerate(names)}
+    wanted = {n: set(deps.get(n, ())) & set(order) for n in names}
+    prio = priority or {}
+    pending, ok, started, failed = list(names), set(), [], False
+
+    def ready() -> list[str]:
+        return [n for n in pending if wanted[n] <= ok]
+
+    if max_parallel <= 1:
+        while not failed and (now := ready()):
+            pending.remove(now[0])
+            started.append(now[0])
+            if run(now[0]):
+                ok.add(now[0])
+            else:
+                failed = True
+        return started
+    pool = ThreadPoolExecutor(max_parallel, thread_name_prefix="marketlab-stage")
+    running: dict = {}
+    try:
+        while True:
+            if not failed:
+                for n in sorted(ready(), key=lambda n: (-prio.get(n, 0.0), order[n]))[:max_parallel - len(running)]:
+                    pending.remove(n)
+                    started.append(n)
+                    running[pool.submit(run, n)] = n
+            if not running:
+                return started
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                name = running.pop(fut)
+                if fut.result():
+                    ok.add(name)
+                else:
+                    failed = True
+    except KeyboardInterrupt:
+        if on_interrupt is not None:
+            on_interrupt()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ...] = (), force: bool = False,
-                 from_stage: str | None = None, console: Console | None = None) -> PipelineResult:
-    """Run the stages in order, skipping up-to-date ones; stop at the first failure.
+                 from_stage: str | None = None, console: Console | None = None,
+                 max_parallel: int | None = None) -> PipelineResult:
+    """Run the selected stages, each once its inputs are written, skipping up-to-date ones.
+
+    Independent stages run at once in threads of this process, sharing its Spark session
+    (``pipeline.max_parallel_stages``, the slowest remaining chain first); after the first
+    failure no new stage starts.
 
     Args:
         conf: Environment conf file.
@@ -150,10 +229,13 @@ def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ..
         force: Run even up-to-date stages.
         from_stage: Start at this stage (earlier stages are neither run nor checked).
         console: Where the progress and summary go (default stderr).
+        max_parallel: Stages at once (default ``pipeline.max_parallel_stages``; 1 runs them
+            one after another in graph order).
 
     Returns:
-        The run's outcome; ``exit_code`` is 0 when every selected stage succeeded or was
-        up to date, else the failing stage's code (2 for a bad conf or stage name).
+        The run's outcome (stages in graph order); ``exit_code`` is 0 when every selected
+        stage succeeded or was up to date, else the code of the first stage that failed (2
+        for a bad conf or stage name).
     """
     from marketlab.cli import run_job_file
     from marketlab.logs import setup_logging
@@ -172,63 +254,77 @@ def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ..
     jobs_dir = Path(settings.project_root) / "jobs"
     lake = Lake(get_spark(settings), settings)
     last = _last_runs(lake)
-    outcomes: list[StageOutcome] = []
-    code = 0
-    selected_names = {s.name for s in selected}
-    for i, st in enumerate(STAGES, start=1):
-        if st.name not in selected_names:
-            continue
-        job_file = jobs_dir / f"{st.job_name}.py"
-        if not job_file.is_file():
-            outcomes.append(StageOutcome(st.name, "not built", message=f"no {job_file.name}"))
-            continue
-        inputs = {t: lake.version(t) for t in st.inputs}
-        fp = stage_fingerprint(st, settings, job_file, inputs)
-        prev = last.get(st.name)
-        current_out = {t: lake.version(t) for t in st.outputs}
-        header = f"[{i}/{len(STAGES)}] {st.name}: {st.description}"
-        if not force and prev and prev["fingerprint"] == fp and json.loads(prev["output_versions"]) == current_out:
-            console.print(f"[dim]{header} — up to date (outputs {_fmt_versions(current_out)}), skipped[/dim]")
-            outcomes.append(StageOutcome(st.name, "skipped", output_versions=current_out, message="up to date"))
-            continue
-        missing = [t for t, v in inputs.items() if v is None]
-        if missing:
-            msg = f"input table(s) {missing} do not exist: run the stages that write them first"
-            console.print(f"[red]{header} — {msg}[/red]")
-            outcomes.append(StageOutcome(st.name, "failed", message=msg))
-            code = 2
-            break
-        eta = f", last run {prev['seconds']:.0f} s" if prev else ""
-        console.rule(f"[bold]{header}[/bold]{eta}")
-        started = datetime.now(timezone.utc)
-        t0 = time.perf_counter()
-        message = ""
-        try:
-            rc = run_job_file(conf, st.job_name, overrides)
-        except Exception as exc:  # a bug in a job: report it as that stage's failure, keep the summary
-            traceback.print_exc()
-            rc, message = 1, f"{type(exc).__name__}: {exc}"
-        secs = time.perf_counter() - t0
-        if rc and not _session_alive(lake.spark):
-            # A driver out of heap kills the JVM: nothing more can be read or recorded.
-            message = (f"the Spark driver died during {st.name} (out of memory? raise spark.driver.memory); "
-                       "its output tables stay at their previous versions, no run state recorded")
-            console.print(f"[red]{st.name}: failed in {secs:.1f} s — {message}[/]")
-            outcomes.append(StageOutcome(st.name, "failed", secs, message))
-            code = rc
-            break
-        out_versions = {t: lake.version(t) for t in st.outputs}
-        status = "ok" if rc == 0 else "failed"
-        _record(lake, run_id, st.name, fp, status, started, secs, inputs, out_versions, message)
-        outcomes.append(StageOutcome(st.name, status, secs, message or ("" if rc == 0 else f"exit code {rc}"),
-                                     out_versions))
-        console.print(f"[{'green' if rc == 0 else 'red'}]{st.name}: {status} in {secs:.1f} s[/]")
+    outcomes: dict[str, StageOutcome] = {}
+    failures: list[int] = []  # exit codes in the order the stages failed
+    record_lock = threading.Lock()
+    position = {st.name: i for i, st in enumerate(STAGES, start=1)}
+    by_name = {st.name: st for st in selected}
+
+    def run_stage(name: str) -> bool:
+        st = by_name[name]
+        outcome, rc = _run_stage(st, position[name], settings, conf, overrides, force, lake, last.get(name), jobs_dir,
+                                 run_id, console, record_lock, run_job_file)
+        outcomes[name] = outcome
         if rc:
-            code = rc
-            break
+            failures.append(rc)
+        return rc == 0
+
+    parallel = settings.pipeline.max_parallel_stages if max_parallel is None else max_parallel
+    names = [st.name for st in selected]
+    run_graph(names, dependencies(selected), run_stage, parallel,
+              remaining_path(selected, {n: float(r["seconds"]) for n, r in last.items()}),
+              on_interrupt=lambda: lake.spark.sparkContext.cancelAllJobs())
+    ordered = [outcomes[n] for n in names if n in outcomes]
     report = _latest_report(settings)
-    _print_summary(console, outcomes, report, run_id)
-    return PipelineResult(run_id, code, outcomes, report)
+    _print_summary(console, ordered, report, run_id)
+    return PipelineResult(run_id, failures[0] if failures else 0, ordered, report)
+
+
+def _run_stage(st: Stage, i: int, settings: Settings, conf: str, overrides: tuple[str, ...], force: bool, lake,
+               prev: dict | None, jobs_dir: Path, run_id: str, console: Console, record_lock: threading.Lock,
+               run_job_file: Callable[..., int]) -> tuple[StageOutcome, int]:
+    """Skip, refuse or run one stage and record its outcome; returns ``(outcome, exit code)``."""
+    job_file = jobs_dir / f"{st.job_name}.py"
+    if not job_file.is_file():
+        return StageOutcome(st.name, "not built", message=f"no {job_file.name}"), 0
+    inputs = {t: lake.version(t) for t in st.inputs}
+    fp = stage_fingerprint(st, settings, job_file, inputs)
+    current_out = {t: lake.version(t) for t in st.outputs}
+    header = f"[{i}/{len(STAGES)}] {st.name}: {st.description}"
+    if not force and prev and prev["fingerprint"] == fp and json.loads(prev["output_versions"]) == current_out:
+        console.print(f"[dim]{header} — up to date (outputs {_fmt_versions(current_out)}), skipped[/dim]")
+        return StageOutcome(st.name, "skipped", output_versions=current_out, message="up to date"), 0
+    missing = [t for t, v in inputs.items() if v is None]
+    if missing:
+        msg = f"input table(s) {missing} do not exist: run the stages that write them first"
+        console.print(f"[red]{header} — {msg}[/red]")
+        return StageOutcome(st.name, "failed", message=msg), 2
+    eta = f", last run {prev['seconds']:.0f} s" if prev else ""
+    console.rule(f"[bold]{header}[/bold]{eta}")
+    # The stage's Spark jobs carry its name as their group (Spark UI: which stage ran what).
+    lake.spark.sparkContext.setLocalProperty("spark.jobGroup.id", f"marketlab.{st.name}")
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    message = ""
+    try:
+        rc = run_job_file(conf, st.job_name, overrides)
+    except Exception as exc:  # a bug in a job: report it as that stage's failure, keep the summary
+        traceback.print_exc()
+        rc, message = 1, f"{type(exc).__name__}: {exc}"
+    secs = time.perf_counter() - t0
+    if rc and not _session_alive(lake.spark):
+        # A driver out of heap kills the JVM: nothing more can be read or recorded.
+        message = (f"the Spark driver died during {st.name} (out of memory? raise spark.driver.memory); "
+                   "its output tables stay at their previous versions, no run state recorded")
+        console.print(f"[red]{st.name}: failed in {secs:.1f} s — {message}[/]")
+        return StageOutcome(st.name, "failed", secs, message), rc
+    lake.spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+    out_versions = {t: lake.version(t) for t in st.outputs}
+    status = "ok" if rc == 0 else "failed"
+    with record_lock:  # one writer at a time: concurrent first appends would race to create the table
+        _record(lake, run_id, st.name, fp, status, started, secs, inputs, out_versions, message)
+    console.print(f"[{'green' if rc == 0 else 'red'}]{st.name}: {status} in {secs:.1f} s[/]")
+    return StageOutcome(st.name, status, secs, message or ("" if rc == 0 else f"exit code {rc}"), out_versions), rc
 
 
 def _fmt_versions(versions: dict[str, int | None]) -> str:

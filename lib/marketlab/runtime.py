@@ -7,10 +7,12 @@ input) into one clear line and an exit code instead of a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
+import threading
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from pyspark.sql import SparkSession
 
@@ -21,6 +23,21 @@ from marketlab.tables import Lake, TableNotFoundError
 log = logging.getLogger("marketlab.job")
 
 DEFAULT_CONF = "conf/local.yaml"
+
+# The arguments of the job running in this thread: the pipeline runs stages in threads of
+# one process, and sys.argv is one per process.
+_ARGV = threading.local()
+
+
+@contextlib.contextmanager
+def job_arguments(argv: Sequence[str]) -> Iterator[None]:
+    """Within the block, jobs started in this thread parse ``argv`` instead of ``sys.argv[1:]``."""
+    prev = getattr(_ARGV, "value", None)
+    _ARGV.value = list(argv)
+    try:
+        yield
+    finally:
+        _ARGV.value = prev
 
 
 class JobError(RuntimeError):
@@ -69,13 +86,16 @@ def run_job(name: str, body: Callable[[JobContext], object], argv: Sequence[str]
     Args:
         name: Job name (MLflow run name, log prefix).
         body: ``body(ctx)``; may return a summary dict that is printed.
-        argv: Arguments (default ``sys.argv[1:]``).
+        argv: Arguments (default: those of :func:`job_arguments` in this thread, else
+            ``sys.argv[1:]``).
         parser: A job-specific parser built from :func:`job_parser`.
 
     Returns:
         Process exit code: 0 ok, 2 a user-facing error (message printed), 1 a bug.
     """
     setup_logging()
+    if argv is None:
+        argv = getattr(_ARGV, "value", None)
     args = (parser or job_parser(name)).parse_args(argv)
     try:
         ctx = build_context(name, args)

@@ -66,6 +66,29 @@ def test_every_stage_runs_and_tables_hold_the_real_data(spark, pipeline_lake):
     assert export.count() == 64_000 and 0.08 < export.where("is_holdout").count() / 64_000 < 0.12
 
 
+def test_stages_started_after_their_inputs_and_independent_ones_overlapped(spark, pipeline_lake):
+    from marketlab.pipeline import dependencies
+
+    settings, result, _, _ = pipeline_lake
+    assert settings.pipeline.max_parallel_stages == 2
+    rows = (Lake(spark, settings).read("ops.pipeline_runs").where(F.col("run_id") == result.run_id)
+            .select("stage", F.col("started_at").cast("double").alias("t0"), "seconds").collect())
+    span = {r["stage"]: (r["t0"], r["t0"] + r["seconds"]) for r in rows}
+    assert set(span) == {s.name for s in STAGES}
+    for name, before in dependencies(STAGES).items():
+        for dep in before:
+            # the recorded start is taken just before the job runs, the end just after: 1 s slack
+            assert span[dep][1] <= span[name][0] + 1.0, (dep, name, span[dep], span[name])
+    names = sorted(span)
+    overlaps = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+                if min(span[a][1], span[b][1]) - max(span[a][0], span[b][0]) > 1.0]
+    assert overlaps, span
+    # never more than two at once
+    for a, b in overlaps:
+        assert not any(c not in (a, b) and min(span[a][1], span[b][1], span[c][1]) - max(span[a][0], span[b][0], span[c][0]) > 1.0
+                       for c in names), (a, b)
+
+
 def test_every_job_logged_one_mlflow_run_with_lineage(pipeline_lake):
     settings, _, _, _ = pipeline_lake
     client = MlflowClient(settings.tracking_uri())

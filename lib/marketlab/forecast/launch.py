@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from typing import Protocol, Sequence
 
 from pyspark.sql import SparkSession
@@ -115,6 +116,29 @@ def horovod_worker(specs: Sequence[TrainSpec]) -> list[WorkerResult]:
     return out
 
 
+def _gloo_signals_from_main_thread_only() -> None:
+    """Let ``horovod.spark.run`` start from a thread other than the main one.
+
+    Horovod's gloo launcher installs SIGINT/SIGTERM handlers for its shutdown event, which
+    Python allows only in the main thread, and the pipeline runs stages in threads. There
+    the event is left to Horovod itself: an interrupt reaches the main thread, which cancels
+    the Spark jobs (and so the training tasks). Horovod 0.28.1 is its last release.
+    """
+    from horovod.runner import gloo_run
+
+    original = gloo_run.register_shutdown_event
+    if getattr(original, "marketlab_any_thread", False):
+        return
+
+    def register_shutdown_event():
+        if threading.current_thread() is threading.main_thread():
+            return original()
+        return threading.Event()
+
+    register_shutdown_event.marketlab_any_thread = True
+    gloo_run.register_shutdown_event = register_shutdown_event
+
+
 class HorovodLauncher:
     """``horovod.spark.run`` (gloo controller; no MPI needed on the cluster)."""
 
@@ -134,6 +158,7 @@ class HorovodLauncher:
         if len({(s.threads, s.use_gpu) for s in specs}) > 1:
             raise ValueError("models trained in one launch share the process: same threads and use_gpu")
         _check_slots(spark, num_workers)
+        _gloo_signals_from_main_thread_only()
         env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
