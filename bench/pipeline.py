@@ -10,8 +10,8 @@ cores; the scale-up <= ``scale`` x the real time.
     .venv/bin/python bench/pipeline.py [--profile fast] [--scale 10] [--master local[2]] [--driver-memory 8g]
         [--parallel N] [--compare-sequential]
 
-``--scale 1`` skips the scale-up; ``--compare-sequential`` also times the real data with
-one stage at a time (the baseline of the parallel runner). Prints the figures, then ONE
+``--scale 1`` skips the scale-up; ``--compare-sequential`` then also times the real data
+with one stage at a time, in a fresh process (the baseline of the parallel runner). Prints the figures, then ONE
 JSON line.
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,13 +56,38 @@ def overrides(work: Path, name: str, master: str, profile: str | None, driver_me
             f"spark.conf.spark.driver.memory={driver_memory}")
 
 
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) jiffies of the whole machine (Linux), for the busy fraction of a run."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
 def timed(ovr: tuple[str, ...], from_stage: str | None = None, parallel: int | None = None) -> dict:
-    t0 = time.perf_counter()
+    c0, t0 = _cpu_ticks(), time.perf_counter()
     res = run_pipeline(CONF, ovr, force=True, from_stage=from_stage, max_parallel=parallel)
-    total = time.perf_counter() - t0
+    total, c1 = time.perf_counter() - t0, _cpu_ticks()
     if res.exit_code:
         raise SystemExit(f"pipeline failed: {[(s.stage, s.status, s.message) for s in res.stages]}")
-    return {"total_s": total, "stages": {s.stage: round(s.seconds, 1) for s in res.stages}}
+    busy = round((c1[0] - c0[0]) / max(c1[1] - c0[1], 1), 3) if c0 and c1 else None
+    return {"total_s": total, "cpu_busy": busy, "stages": {s.stage: round(s.seconds, 1) for s in res.stages}}
+
+
+def sequential_baseline(args: argparse.Namespace, work: Path) -> dict:
+    """The real data one stage at a time, in a process of its own.
+
+    A fresh process, as the measured run had: in the same driver JVM the second pipeline
+    runs on warm JIT-compiled code and would be 20-80 % faster per stage.
+    """
+    cmd = [sys.executable, __file__, "--scale", "1", "--parallel", "1", "--master", args.master,
+           "--driver-memory", args.driver_memory, "--workdir", str(work), *(["--profile", args.profile] if args.profile else [])]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode:
+        raise SystemExit(f"sequential baseline failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -83,18 +109,22 @@ def main() -> None:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-pipeline-"))
     real_ovr = overrides(work, "real", args.master, args.profile, args.driver_memory)
     parallel = args.parallel or load_settings(CONF, list(real_ovr)).pipeline.max_parallel_stages
+    # The baseline first, while this process has no Spark JVM yet to share the machine with.
+    baseline = sequential_baseline(args, work / "sequential") if args.compare_sequential and parallel > 1 else None
     real = timed(real_ovr, parallel=parallel)
     out = {"bench": "pipeline", "master": args.master, "profile": args.profile or "default", "scale": args.scale,
            "driver_memory": args.driver_memory, "max_parallel_stages": parallel,
            "real_total_s": round(real["total_s"], 1), "real_stage_sum_s": round(sum(real["stages"].values()), 1),
-           "real_stages_s": real["stages"]}
+           "real_cpu_busy": real["cpu_busy"], "real_stages_s": real["stages"]}
     print(f"master {args.master}; profile {out['profile']}; {parallel} stage(s) at once; workdir {work}")
-    print(f"  real: {real['total_s']:.1f} s wall, {out['real_stage_sum_s']:.1f} s summed over stages  "
+    print(f"  real: {real['total_s']:.1f} s wall, {out['real_stage_sum_s']:.1f} s summed over stages, "
+          f"CPU busy {real['cpu_busy']}  "
           + "  ".join(f"{k} {v}" for k, v in real["stages"].items()))
-    if args.compare_sequential and parallel > 1:
-        seq = timed(overrides(work, "sequential", args.master, args.profile, args.driver_memory), parallel=1)
-        out.update({"sequential_total_s": round(seq["total_s"], 1), "sequential_stages_s": seq["stages"],
-                    "speedup_vs_sequential": round(seq["total_s"] / real["total_s"], 3)})
+    if baseline is not None:
+        out.update({"sequential_total_s": baseline["real_total_s"], "sequential_cpu_busy": baseline["real_cpu_busy"],
+                    "sequential_stages_s": baseline["real_stages_s"],
+                    "speedup_vs_sequential": round(baseline["real_total_s"] / real["total_s"], 3)})
+        seq = {"total_s": baseline["real_total_s"], "stages": baseline["real_stages_s"]}
         print(f"  one stage at a time: {seq['total_s']:.1f} s  " + "  ".join(f"{k} {v}" for k, v in seq["stages"].items()))
         print(f"  parallel runner: {out['speedup_vs_sequential']:.2f}x faster")
     if args.scale > 1:

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import ROOT, make_settings
 from marketlab.config import ConfigError, load_settings
-from marketlab.pipeline import STAGES
+from marketlab.pipeline import STAGES, stage
 from marketlab.pipeline_runner import select_stages, stage_fingerprint
 from marketlab.profiles import flatten_overrides, profile_overrides
 
@@ -107,12 +107,13 @@ def test_dependencies_and_remaining_path_of_the_stage_graph():
     assert deps["recommend"] == {"features", "segments", "clean"}
     assert deps["effect"] == {"clean"}
     secs = {"features": 48.0, "segments": 22.0, "recommend": 96.0, "forecast": 183.0, "inventory": 42.0, "report": 22.0}
-    path = remaining_path(STAGES, secs, default=1.0)
+    path = remaining_path(STAGES, secs)
     assert path["report"] == 22.0
     assert path["forecast"] == 183.0 + 42.0 + 22.0
     # features -> forecast -> inventory -> report is slower than features -> segments -> recommend -> report
     assert path["features"] == 48.0 + 183.0 + 42.0 + 22.0
-    assert path["effect"] == 1.0 + 1.0 + 22.0  # effect -> strategy -> report (the export is a leaf)
+    # stages without a measured time count their reference seconds
+    assert path["effect"] == stage("effect").expected_s + stage("strategy").expected_s + 22.0  # the export is a leaf
     # only the stages passed count: without the report, forecast's chain ends at inventory
     sub = [s for s in STAGES if s.name in {"forecast", "inventory"}]
     assert remaining_path(sub, secs) == {"forecast": 225.0, "inventory": 42.0}

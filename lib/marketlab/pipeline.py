@@ -19,6 +19,9 @@ class Stage:
         inputs: Catalog tables it reads.
         outputs: Catalog tables it writes.
         job: Job file stem, defaults to ``name``.
+        expected_s: Seconds of the full-conf reference run on the real data (local[2],
+            docs/BENCHMARKS.md): the scheduler's estimate until the stage has a run of its
+            own in ``ops.pipeline_runs``.
     """
 
     name: str
@@ -26,6 +29,7 @@ class Stage:
     outputs: tuple[str, ...] = ()
     job: str = ""
     description: str = ""
+    expected_s: float = 60.0
 
     @property
     def job_name(self) -> str:
@@ -34,37 +38,37 @@ class Stage:
 
 STAGES: tuple[Stage, ...] = (
     Stage("ingest", (), ("bronze.orders", "bronze.campaign_log", "bronze.sessions", "bronze._rejects", "ops.ingest_log"),
-          description="raw files -> bronze Delta tables, rejects with reasons"),
+          expected_s=55, description="raw files -> bronze Delta tables, rejects with reasons"),
     Stage("clean", ("bronze.orders", "bronze.campaign_log", "bronze.sessions"),
           ("silver.order_lines", "silver.returns", "silver.adjustments", "silver.campaign_log", "silver.sessions",
            "silver._audit", "quality.results"),
-          description="bronze -> silver + data-quality gate"),
+          expected_s=40, description="bronze -> silver + data-quality gate"),
     Stage("features", ("silver.order_lines", "silver.returns", "quality.results"),
           ("gold.customer_features", "gold.item_features", "gold.interactions", "gold.demand_daily",
            "gold.demand_weekly", "gold.customer_sequences"),
-          description="silver -> gold features (point-in-time)"),
+          expected_s=45, description="silver -> gold features (point-in-time)"),
     Stage("segments", ("gold.customer_features",), ("gold.segments", "gold.segment_profiles"),
-          description="RFM k-means segments"),
-    Stage("behaviour", ("silver.sessions",), ("gold.purchase_intent",), description="purchase-intent classifier"),
+          expected_s=20, description="RFM k-means segments"),
+    Stage("behaviour", ("silver.sessions",), ("gold.purchase_intent",), expected_s=65, description="purchase-intent classifier"),
     Stage("recommend", ("gold.interactions", "gold.item_features", "gold.segments", "silver.order_lines"),
           ("gold.recommendations",),
-          description="implicit ALS + content-based cold start"),
+          expected_s=100, description="implicit ALS + content-based cold start"),
     Stage("forecast", ("gold.demand_daily",), ("gold.forecasts", "gold.forecast_backtest"),
-          description="distributed LSTM demand forecast + backtest"),
+          expected_s=180, description="distributed LSTM demand forecast + backtest"),
     Stage("inventory", ("gold.forecasts", "gold.demand_daily", "gold.item_features"), ("gold.inventory_plan", "gold.inventory_status"),
-          description="one SciPy LP per warehouse in map tasks"),
-    Stage("effect", ("silver.campaign_log",), ("gold.uplift_scores",), description="uplift models"),
-    Stage("evaluation", ("silver.campaign_log",), ("gold.campaign_evaluations",), description="A/B tests and ROI"),
+          expected_s=40, description="one SciPy LP per warehouse in map tasks"),
+    Stage("effect", ("silver.campaign_log",), ("gold.uplift_scores",), expected_s=145, description="uplift models"),
+    Stage("evaluation", ("silver.campaign_log",), ("gold.campaign_evaluations",), expected_s=5, description="A/B tests and ROI"),
     Stage("strategy", ("gold.uplift_scores", "gold.campaign_evaluations", "silver.campaign_log"), ("gold.strategy", "gold.strategy_summary"),
-          description="budgeted action per customer + off-policy evaluation"),
+          expected_s=20, description="budgeted action per customer + off-policy evaluation"),
     Stage("export", ("gold.strategy", "silver.campaign_log"), ("gold.campaign_export",),
-          description="next campaign wave: chosen actions + random holdout"),
+          expected_s=5, description="next campaign wave: chosen actions + random holdout"),
     Stage("report", ("ops.ingest_log", "quality.results", "silver._audit", "silver.order_lines", "silver.campaign_log",
                      "gold.customer_features",
                      "gold.segment_profiles", "gold.purchase_intent", "gold.recommendations", "gold.demand_daily",
                      "gold.forecasts", "gold.forecast_backtest", "gold.inventory_plan", "gold.inventory_status",
                      "gold.uplift_scores", "gold.campaign_evaluations", "gold.strategy_summary"), (),
-          description="self-contained HTML report"),
+          expected_s=20, description="self-contained HTML report"),
 )
 
 
@@ -104,7 +108,7 @@ def dependencies(stages: Sequence[Stage]) -> dict[str, set[str]]:
     return {st.name: {writer[t] for t in st.inputs if t in writer and writer[t] != st.name} for st in stages}
 
 
-def remaining_path(stages: Sequence[Stage], seconds: Mapping[str, float], default: float = 60.0) -> dict[str, float]:
+def remaining_path(stages: Sequence[Stage], seconds: Mapping[str, float]) -> dict[str, float]:
     """Seconds from the start of each stage to the end of the graph along its slowest chain of dependents.
 
     The scheduler starts the ready stage with the longest remaining path first, so the
@@ -113,12 +117,11 @@ def remaining_path(stages: Sequence[Stage], seconds: Mapping[str, float], defaul
 
     Args:
         stages: Stages in graph order (every stage after the ones it reads from).
-        seconds: Expected seconds per stage (the last run's); others get ``default``.
-        default: Seconds assumed for a stage that has not run yet.
+        seconds: Expected seconds per stage (the last run's); others get their ``expected_s``.
     """
     deps = dependencies(stages)
     out: dict[str, float] = {}
     for st in reversed(stages):
         after = [out[d.name] for d in stages if st.name in deps[d.name]]
-        out[st.name] = float(seconds.get(st.name, default)) + max(after, default=0.0)
+        out[st.name] = float(seconds.get(st.name, st.expected_s)) + max(after, default=0.0)
     return out
