@@ -261,13 +261,55 @@ def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ..
     by_name = {st.name: st for st in selected}
 
     def run_stage(name: str) -> bool:
-        st = by_name[name]
-        outcome, rc = _run_stage(st, position[name], settings, conf, overrides, force, lake, last.get(name), jobs_dir,
-                                 run_id, console, record_lock, run_job_file)
+        outcome, rc = run_one(by_name[name], last.get(name))
         outcomes[name] = outcome
         if rc:
             failures.append(rc)
         return rc == 0
+
+    def run_one(st: Stage, prev: dict | None) -> tuple[StageOutcome, int]:
+        """Skip, refuse or run one stage and record its outcome; returns ``(outcome, exit code)``."""
+        job_file = jobs_dir / f"{st.job_name}.py"
+        if not job_file.is_file():
+            return StageOutcome(st.name, "not built", message=f"no {job_file.name}"), 0
+        inputs = {t: lake.version(t) for t in st.inputs}
+        fp = stage_fingerprint(st, settings, job_file, inputs)
+        current_out = {t: lake.version(t) for t in st.outputs}
+        header = f"[{position[st.name]}/{len(STAGES)}] {st.name}: {st.description}"
+        if not force and prev and prev["fingerprint"] == fp and json.loads(prev["output_versions"]) == current_out:
+            console.print(f"[dim]{header} — up to date (outputs {_fmt_versions(current_out)}), skipped[/dim]")
+            return StageOutcome(st.name, "skipped", output_versions=current_out, message="up to date"), 0
+        missing = [t for t, v in inputs.items() if v is None]
+        if missing:
+            msg = f"input table(s) {missing} do not exist: run the stages that write them first"
+            console.print(f"[red]{header} — {msg}[/red]")
+            return StageOutcome(st.name, "failed", message=msg), 2
+        eta = f", last run {prev['seconds']:.0f} s" if prev else ""
+        console.rule(f"[bold]{header}[/bold]{eta}")
+        # The stage's Spark jobs carry its name as their group (Spark UI: which stage ran what).
+        lake.spark.sparkContext.setLocalProperty("spark.jobGroup.id", f"marketlab.{st.name}")
+        started = datetime.now(timezone.utc)
+        t0 = time.perf_counter()
+        message = ""
+        try:
+            rc = run_job_file(conf, st.job_name, overrides)
+        except Exception as exc:  # a bug in a job: report it as that stage's failure, keep the summary
+            traceback.print_exc()
+            rc, message = 1, f"{type(exc).__name__}: {exc}"
+        secs = time.perf_counter() - t0
+        if rc and not _session_alive(lake.spark):
+            # A driver out of heap kills the JVM: nothing more can be read or recorded.
+            message = (f"the Spark driver died during {st.name} (out of memory? raise spark.driver.memory); "
+                       "its output tables stay at their previous versions, no run state recorded")
+            console.print(f"[red]{st.name}: failed in {secs:.1f} s — {message}[/]")
+            return StageOutcome(st.name, "failed", secs, message), rc
+        lake.spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+        out_versions = {t: lake.version(t) for t in st.outputs}
+        status = "ok" if rc == 0 else "failed"
+        with record_lock:  # one writer at a time: concurrent first appends would race to create the table
+            _record(lake, run_id, st.name, fp, status, started, secs, inputs, out_versions, message)
+        console.print(f"[{'green' if rc == 0 else 'red'}]{st.name}: {status} in {secs:.1f} s[/]")
+        return StageOutcome(st.name, status, secs, message or ("" if rc == 0 else f"exit code {rc}"), out_versions), rc
 
     parallel = settings.pipeline.max_parallel_stages if max_parallel is None else max_parallel
     names = [st.name for st in selected]
@@ -278,53 +320,6 @@ def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ..
     report = _latest_report(settings)
     _print_summary(console, ordered, report, run_id)
     return PipelineResult(run_id, failures[0] if failures else 0, ordered, report)
-
-
-def _run_stage(st: Stage, i: int, settings: Settings, conf: str, overrides: tuple[str, ...], force: bool, lake,
-               prev: dict | None, jobs_dir: Path, run_id: str, console: Console, record_lock: threading.Lock,
-               run_job_file: Callable[..., int]) -> tuple[StageOutcome, int]:
-    """Skip, refuse or run one stage and record its outcome; returns ``(outcome, exit code)``."""
-    job_file = jobs_dir / f"{st.job_name}.py"
-    if not job_file.is_file():
-        return StageOutcome(st.name, "not built", message=f"no {job_file.name}"), 0
-    inputs = {t: lake.version(t) for t in st.inputs}
-    fp = stage_fingerprint(st, settings, job_file, inputs)
-    current_out = {t: lake.version(t) for t in st.outputs}
-    header = f"[{i}/{len(STAGES)}] {st.name}: {st.description}"
-    if not force and prev and prev["fingerprint"] == fp and json.loads(prev["output_versions"]) == current_out:
-        console.print(f"[dim]{header} — up to date (outputs {_fmt_versions(current_out)}), skipped[/dim]")
-        return StageOutcome(st.name, "skipped", output_versions=current_out, message="up to date"), 0
-    missing = [t for t, v in inputs.items() if v is None]
-    if missing:
-        msg = f"input table(s) {missing} do not exist: run the stages that write them first"
-        console.print(f"[red]{header} — {msg}[/red]")
-        return StageOutcome(st.name, "failed", message=msg), 2
-    eta = f", last run {prev['seconds']:.0f} s" if prev else ""
-    console.rule(f"[bold]{header}[/bold]{eta}")
-    # The stage's Spark jobs carry its name as their group (Spark UI: which stage ran what).
-    lake.spark.sparkContext.setLocalProperty("spark.jobGroup.id", f"marketlab.{st.name}")
-    started = datetime.now(timezone.utc)
-    t0 = time.perf_counter()
-    message = ""
-    try:
-        rc = run_job_file(conf, st.job_name, overrides)
-    except Exception as exc:  # a bug in a job: report it as that stage's failure, keep the summary
-        traceback.print_exc()
-        rc, message = 1, f"{type(exc).__name__}: {exc}"
-    secs = time.perf_counter() - t0
-    if rc and not _session_alive(lake.spark):
-        # A driver out of heap kills the JVM: nothing more can be read or recorded.
-        message = (f"the Spark driver died during {st.name} (out of memory? raise spark.driver.memory); "
-                   "its output tables stay at their previous versions, no run state recorded")
-        console.print(f"[red]{st.name}: failed in {secs:.1f} s — {message}[/]")
-        return StageOutcome(st.name, "failed", secs, message), rc
-    lake.spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
-    out_versions = {t: lake.version(t) for t in st.outputs}
-    status = "ok" if rc == 0 else "failed"
-    with record_lock:  # one writer at a time: concurrent first appends would race to create the table
-        _record(lake, run_id, st.name, fp, status, started, secs, inputs, out_versions, message)
-    console.print(f"[{'green' if rc == 0 else 'red'}]{st.name}: {status} in {secs:.1f} s[/]")
-    return StageOutcome(st.name, status, secs, message or ("" if rc == 0 else f"exit code {rc}"), out_versions), rc
 
 
 def _fmt_versions(versions: dict[str, int | None]) -> str:
