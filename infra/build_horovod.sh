@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Build Horovod 0.28.1 (its last release) against the TensorFlow in the venv, CPU ops over
-# gloo, no MPI/PyTorch/MXNet. The wheel is cached in .cache/wheels so a rebuilt venv does
-# not recompile (~5 min). Installed without the [spark] extra: that pins pyarrow < 11,
+# gloo, no MPI/PyTorch/MXNet. The wheel is cached per user ($MARKETLAB_WHEEL_CACHE, default
+# ~/.cache/marketlab/wheels, like pip's own wheel cache), so a rebuilt venv or a fresh clone
+# does not recompile (~2-5 min). Installed without the [spark] extra: that pins pyarrow < 11,
 # which PySpark 4 rejects; horovod.spark only needs pyspark + cloudpickle + psutil.
 set -euo pipefail
 py="${1:-.venv/bin/python}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
-cache="$root/.cache/wheels"
+cache="${MARKETLAB_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/marketlab/wheels}"
+# An older checkout kept the wheel inside the project: reuse it.
+old="$root/.cache/wheels"
 mkdir -p "$cache"
 tfv=$("$py" -c 'import tensorflow as tf; print(tf.__version__)' 2>/dev/null)
+if ! ls "$cache"/horovod-0.28.1-*.whl >/dev/null 2>&1 && ls "$old"/horovod-0.28.1-*.whl >/dev/null 2>&1; then
+  cp "$old"/horovod-0.28.1-*.whl "$old/horovod-0.28.1.tf-version" "$cache/" 2>/dev/null || true
+fi
 whl=$(ls "$cache"/horovod-0.28.1-*.whl 2>/dev/null | head -1 || true)
 if [ -z "$whl" ]; then
   command -v cmake >/dev/null || "$py" -m pip install -q cmake
