@@ -68,7 +68,9 @@ class World:
 def normalise_ids(s: pd.Series) -> pd.Series:
     """Customer ids as strings; ``17850.0`` (ids read as floats) becomes ``17850``."""
     out = s.astype(str).str.strip()
-    return out.str.replace(r"\.0+$", "", regex=True)
+    if out.str.contains(".", regex=False).any():
+        out = out.str.replace(r"\.0+$", "", regex=True)
+    return out
 
 
 def member(keys: np.ndarray, query: np.ndarray) -> np.ndarray:

@@ -159,7 +159,12 @@ class CampaignSimulator:
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(frame[S.CAMPAIGN_ID].iloc[0]))
         path = out / f"responses_{name}.csv"
         tmp = path.with_suffix(".csv.tmp")
-        frame.to_csv(tmp, index=False, date_format="%Y-%m-%d %H:%M:%S", float_format="%.6g")
+        out_frame = frame.copy()
+        for col in (S.SENT_AT, S.WINDOW_END):
+            # A wave has few distinct send times: format each once, not per row.
+            cat = pd.Categorical(out_frame[col])
+            out_frame[col] = cat.rename_categories(cat.categories.strftime("%Y-%m-%d %H:%M:%S")).astype(object)
+        out_frame.to_csv(tmp, index=False)
         tmp.replace(path)  # a reader never sees half a file
         return WaveResponse(path=path, rows=len(frame), state=new_state)
 
@@ -274,15 +279,24 @@ class Oracle:
         w, k = self._sim._w, self._sim._p.featured_k
         ni, nc = len(w.items), len(w.categories)
         fc, fi = np.divmod(w.future_item_keys, ni)
-        fut = pd.DataFrame({"c": fc, "i": fi, "rank": 0.0})
-        fut["rank"] = -member(w.hist_category_keys, fc * nc + w.item_category[fi]).astype(float)
         hc, hi = np.divmod(w.hist_item_keys, ni)
-        past = pd.DataFrame({"c": hc, "i": hi, "rank": 10.0 - w.hist_item_qty / (1 + w.hist_item_qty.max())})
-        both = pd.concat([fut, past]).sort_values(["c", "rank", "i"]).drop_duplicates(["c", "i"])
-        top = both.groupby("c").head(k)
-        codes = pd.Series(w.items.to_numpy(object)[top["i"].to_numpy()], index=top["c"].to_numpy())
-        joined = codes.groupby(level=0).agg(";".join)
-        return pd.Series(joined.reindex(np.arange(w.n), fill_value="").to_numpy(), index=w.customer_ids)
+        c = np.concatenate([fc, hc])
+        i = np.concatenate([fi, hi])
+        rank = np.concatenate([-member(w.hist_category_keys, fc * nc + w.item_category[fi]).astype(float),
+                               10.0 - w.hist_item_qty / (1 + w.hist_item_qty.max())])
+        o = np.lexsort((i, rank, c))
+        c, i = c[o], i[o]
+        _, first = np.unique(c * ni + i, return_index=True)  # a future item also bought before: keep its best rank
+        keep = np.sort(first)
+        c, i = c[keep], i[keep]
+        start = np.searchsorted(c, c, side="left")
+        pos = np.arange(len(c)) - start
+        top = pos < k
+        grid = np.full((w.n, k), "", dtype=object)
+        grid[c[top], pos[top]] = w.items.to_numpy(object)[i[top]]
+        cols = [pd.Series(grid[:, j]) for j in range(k)]
+        joined = cols[0].str.cat(cols[1:], sep=";").str.strip(";").str.replace(r";{2,}", ";", regex=True)
+        return pd.Series(joined.to_numpy(object), index=w.customer_ids)
 
     def policy(self, max_contacts: int | None = None) -> pd.DataFrame:
         """The best action per customer with the best items, optionally under a contact budget.
@@ -295,27 +309,32 @@ class Oracle:
             Columns ``customer_id``, ``arm``, ``featured_items``, ``incremental_profit``.
         """
         sim = self._sim
-        p, ids = sim._p, sim._w.customer_ids
+        p, w, n = sim._p, sim._w, sim._w.n
+        if max_contacts is not None and max_contacts < 0:
+            raise BadInputError(f"simulator: max_contacts must be >= 0, got {max_contacts}")
         items = self.best_items().to_numpy(object)
-        best_gain = np.zeros(len(ids))
-        best_arm = np.full(len(ids), p.no_contact, dtype=object)
+        pol = pd.DataFrame({S.CUSTOMER_ID: w.customer_ids, S.ARM: p.no_contact, S.FEATURED_ITEMS: items})
+        pw = parse(pol, w, p, what="policy", wave=False)
+        rel, aff = featured_shares(w, pw.cust[pw.pair_row], pw.pair_item, p.featured_k, p.category_digits)
+        st = self._state
+        z = self._baseline()
+        best_gain = np.zeros(n)
+        best_arm = np.full(n, p.no_contact, dtype=object)
         for a in p.actions:
             if not a.email:
                 continue
-            pol = pd.DataFrame({S.CUSTOMER_ID: ids, S.ARM: a.name, S.FEATURED_ITEMS: items})
-            g = self.expected(pol)["incremental_profit"].to_numpy()
+            o = expected(sim._t, p, sent=np.ones(n, bool), coupon=np.full(n, a.coupon), relevance=rel, affinity=aff,
+                         base=st._base, recent_contacts=st._recent_contacts, recent_coupons=st._recent_coupons)
+            g = o.profit - z.profit
             better = g > best_gain
             best_gain = np.where(better, g, best_gain)
             best_arm = np.where(better, a.name, best_arm)
         if max_contacts is not None:
-            if max_contacts < 0:
-                raise BadInputError(f"simulator: max_contacts must be >= 0, got {max_contacts}")
-            order = np.argsort(-best_gain, kind="stable")
-            drop = order[max_contacts:]
+            drop = np.argsort(-best_gain, kind="stable")[max_contacts:]
             best_arm[drop] = p.no_contact
             best_gain[drop] = 0.0
         feat = np.where(best_arm == p.no_contact, "", items)
-        return pd.DataFrame({S.CUSTOMER_ID: ids, S.ARM: best_arm, S.FEATURED_ITEMS: feat,
+        return pd.DataFrame({S.CUSTOMER_ID: w.customer_ids, S.ARM: best_arm, S.FEATURED_ITEMS: feat,
                              "incremental_profit": best_gain})
 
     def regret(self, policy: pd.DataFrame, max_contacts: int | None = None) -> float:
