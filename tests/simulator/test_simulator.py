@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,9 +14,8 @@ from marketlab.config import load_settings
 from marketlab.errors import BadInputError, UserError
 from marketlab.simulator import RESPONSE_COLUMNS, CampaignSimulator, Dynamics, SimulatorParams
 
-from tests.simulator.conftest import DATA
-
-ROOT = DATA.parent
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "data"
 SENT_AT = "2011-11-01 09:00:00"
 
 

@@ -9,7 +9,7 @@ Online Retail order lines. Its ground truth stays private: the only truth API is
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Sequence
@@ -26,7 +26,7 @@ from marketlab.simulator._world import DAY, World, build_world, member, syntheti
 from marketlab.simulator.params import SimulatorParams
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SimState:
     """The customers' state between waves (issue 26), carried from one wave to the next.
 
