@@ -47,7 +47,7 @@ def test_submit_unknown_job_and_bad_conf_are_clear_errors():
 
 def test_job_run_logs_versions_and_counts_to_mlflow(spark, tmp_path):
     """`marketlab run ingest` in-process on the real Hillstrom file; the MLflow run holds lineage."""
-    from marketlab.cli import run_job_file
+    from marketlab.runtime import run_job_file
 
     overrides = (f"lake_root={tmp_path / 'lake'}", f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
                  f"mlflow.artifact_root={tmp_path / 'artifacts'}", "jobs.ingest.sources=[hillstrom]")

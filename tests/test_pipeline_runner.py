@@ -187,3 +187,113 @@ def test_max_parallel_stages_is_validated():
     assert load_settings(ROOT / "conf" / "test.yaml").pipeline.max_parallel_stages == 2
     with pytest.raises(ConfigError, match="max_parallel_stages"):
         load_settings(ROOT / "conf" / "test.yaml", ["pipeline.max_parallel_stages=0"])
+
+
+# --- params sections, fingerprints of a settings change ---------------------------------------
+
+
+def test_every_stage_declares_conf_sections_that_exist():
+    from marketlab.config import JobsSettings
+
+    sections = set(JobsSettings.model_fields)
+    for st in STAGES:
+        assert st.params and set(st.params) <= sections, (st.name, st.params)
+    assert stage("clean").params == ("clean", "quality")
+    assert stage("segments").params == ("segments",)
+    # export has a section of its own; the arm names it uses are the evaluated campaign's
+    assert stage("export").params == ("export", "evaluation")
+
+
+def _fingerprints(settings) -> dict[str, str]:
+    """Every stage's fingerprint at fixed input versions: what differs is what its params moved."""
+    return {st.name: stage_fingerprint(st, settings, ROOT / "jobs" / f"{st.job_name}.py", {t: 1 for t in st.inputs})
+            for st in STAGES}
+
+
+def _downstream(names: set[str]) -> set[str]:
+    """``names`` and every stage that reads, directly or not, what they write."""
+    from marketlab.pipeline import dependencies
+
+    deps, out = dependencies(STAGES), set(names)
+    for st in STAGES:  # graph order: a stage's writers come first
+        if deps[st.name] & out:
+            out.add(st.name)
+    return out
+
+
+def test_an_export_setting_reruns_exactly_export_and_its_downstream(tmp_path):
+    base = _fingerprints(make_settings(tmp_path))
+    assert base == _fingerprints(make_settings(tmp_path))
+    changed = _fingerprints(make_settings(tmp_path, ["jobs.export.holdout_fraction=0.2"]))
+    moved = {n for n in base if base[n] != changed[n]}
+    # Before export had its own section, this moved evaluation's fingerprint and not export's:
+    # the pipeline re-ran evaluation and strategy, and `--only export` skipped the change.
+    assert moved == {"export"} == _downstream({"export"})
+    quality = _fingerprints(make_settings(tmp_path, ["jobs.quality.results_table=quality.results"]))
+    assert quality == base  # the same value: no change
+    gate = _fingerprints(make_settings(tmp_path, ["jobs.quality.results_table=quality.gate_results"]))
+    assert {n for n in base if base[n] != gate[n]} == {"clean", "features"}
+
+
+def test_the_source_specs_are_part_of_the_ingest_fingerprint(tmp_path):
+    base = _fingerprints(make_settings(tmp_path))
+    changed = _fingerprints(make_settings(tmp_path, ["sources.hillstrom.max_reject_fraction=0.5"]))
+    assert {n for n in base if base[n] != changed[n]} == {"ingest"}
+
+
+# --- the closing summary -----------------------------------------------------------------------
+
+
+def test_the_summary_shows_wall_time_and_cpu_share_not_a_summed_total():
+    import psutil
+    from rich.console import Console
+
+    from marketlab.pipeline_runner import PipelineResult, StageOutcome, _print_summary, summary_line
+
+    res = PipelineResult("abc", 0, [StageOutcome("features", "ok", 6.0), StageOutcome("effect", "ok", 9.5),
+                                    StageOutcome("segments", "skipped", message="up to date")],
+                         wall_s=10.25, cpu_busy=0.874)
+    line = summary_line(res, 2)
+    assert line == (f"wall 10.2 s; stage times sum to 15.5 s (up to 2 stages at once); "
+                    f"CPU busy 87% of {psutil.cpu_count()} cores")
+    console = Console(record=True, width=120)
+    _print_summary(console, res, 2)
+    text = console.export_text()
+    assert "total" not in text and line in text
+    for name, secs in (("features", "6.0"), ("effect", "9.5")):
+        assert any(name in row and secs in row for row in text.splitlines())
+    assert "n/a" in summary_line(PipelineResult("x", 0, [], wall_s=1.0, cpu_busy=None), 1)
+
+
+def test_the_run_clock_measures_the_busy_share_of_the_machine():
+    import time
+
+    import psutil
+
+    from marketlab.pipeline_runner import _RunClock
+
+    clock = _RunClock()
+    end = time.perf_counter() + 1.0
+    while time.perf_counter() < end:  # one core busy for a second
+        pass
+    wall, busy = clock.stop()
+    assert 1.0 <= wall < 5.0
+    # at least the one spinning core of all of them (others' load on a shared machine only adds)
+    assert 0.8 / psutil.cpu_count() <= busy <= 1.0
+
+
+def test_latest_report_is_the_report_stages_latest_file(tmp_path):
+    from marketlab.pipeline_runner import _latest_report
+
+    settings = make_settings(tmp_path, [f"jobs.report.reports_dir={tmp_path / 'reports'}"])
+    assert _latest_report(settings) is None
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "latest.html").write_text("<html></html>")
+    assert _latest_report(settings) == str(tmp_path / "reports" / "latest.html")
+    # default folder: next to the lake
+    default = make_settings(tmp_path)
+    (tmp_path / "reports").rename(tmp_path / "elsewhere")
+    assert _latest_report(default) is None
+    (tmp_path / "elsewhere").rename(tmp_path / "reports")
+    assert _latest_report(default) == str(tmp_path / "reports" / "latest.html")
+    assert _latest_report(make_settings(tmp_path, ["lake_root=s3a://bucket/lake"])) is None

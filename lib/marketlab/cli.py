@@ -4,61 +4,21 @@ from __future__ import annotations
 
 import ast
 import os
-import runpy
 import shlex
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import click
 
 from marketlab.config import ConfigError, load_settings
 from marketlab.pipeline import STAGES
-
-DEFAULT_CONF = "conf/local.yaml"
-
-
-def _project_root(conf: str) -> Path:
-    return Path(conf).resolve().parent.parent
-
-
-def _jobs_dir(conf: str) -> Path:
-    return _project_root(conf) / "jobs"
+from marketlab.runtime import DEFAULT_CONF, jobs_dir, run_job_file
 
 
 def _job_doc(path: Path) -> str:
     doc = ast.get_docstring(ast.parse(path.read_text())) or ""
     return doc.strip().splitlines()[0] if doc else ""
-
-
-def run_job_file(conf: str, job: str, overrides: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> int:
-    """Run ``jobs/<job>.py`` in this process, as spark-submit would run it as the main file.
-
-    Returns:
-        The job's exit code.
-    """
-    path = _jobs_dir(conf) / f"{job}.py"
-    if not path.is_file():
-        raise click.ClickException(f"no job '{job}': {path} does not exist (see `marketlab list`)")
-    from marketlab.runtime import job_arguments
-
-    argv = [str(path), "--conf", conf, *[a for o in overrides for a in ("--set", o)], *extra]
-    # sys.argv as spark-submit would set it, but only from the main thread: the pipeline runs
-    # stages in threads, which get their arguments from job_arguments.
-    main = threading.current_thread() is threading.main_thread()
-    old = sys.argv
-    if main:
-        sys.argv = argv
-    try:
-        with job_arguments(argv[1:]):
-            runpy.run_path(str(path), run_name="__main__")
-        return 0
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        if main:
-            sys.argv = old
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,7 +33,7 @@ def main() -> None:
 @click.option("--conf", default=DEFAULT_CONF, show_default=True)
 def list_jobs(conf: str) -> None:
     """List the jobs (jobs/*.py) and the pipeline stages."""
-    jobs = sorted(_jobs_dir(conf).glob("*.py"))
+    jobs = sorted(jobs_dir(conf).glob("*.py"))
     click.echo("jobs:")
     for path in jobs:
         if not path.name.startswith("_"):

@@ -29,11 +29,6 @@ from typing import Any
 WHEEL_INPUTS = ("setup.py", "README.md", "requirements", "lib")
 
 
-def master_ui_url(host: str = "127.0.0.1", port: int = 8080) -> str:
-    """URL of the master's web UI."""
-    return f"http://{host}:{port}"
-
-
 def fetch_json(url: str, timeout: float = 5.0) -> Any:
     """GET ``url`` and decode JSON.
 

@@ -24,7 +24,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from marketlab.behaviour.params import BehaviourParams
 from marketlab.clean.params import CleanParams
 from marketlab.effect.params import EffectParams
-from marketlab.evaluation.params import EvaluationParams
+from marketlab.evaluation.params import EvaluationParams, ExportParams
 from marketlab.features.params import FeaturesParams
 from marketlab.forecast.params import ForecastParams
 from marketlab.ingest.params import IngestParams
@@ -36,12 +36,13 @@ from marketlab.segments.params import SegmentsParams
 from marketlab.simulator.params import SimulatorParams
 from marketlab.strategy.params import StrategyParams
 
+from marketlab.errors import ConfError
 from marketlab.params_base import StrictModel
 
 _URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*:/")
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfError):
     """Conf could not be loaded: the message names the file and every bad key path."""
 
 
@@ -186,6 +187,7 @@ class JobsSettings(StrictModel):
     effect: EffectParams = Field(default_factory=EffectParams)
     strategy: StrategyParams = Field(default_factory=StrategyParams)
     evaluation: EvaluationParams = Field(default_factory=EvaluationParams)
+    export: ExportParams = Field(default_factory=ExportParams)
     report: ReportParams = Field(default_factory=ReportParams)
     simulator: SimulatorParams = Field(default_factory=SimulatorParams)
 

@@ -1,7 +1,7 @@
 """The stage graph: which job reads and writes which catalog tables, in what order.
 
-The CLI runs this graph (``marketlab pipeline``) instead of a hand-written script. A
-stage whose job file does not exist yet is reported and skipped.
+The CLI runs this graph (``marketlab pipeline``) instead of a hand-written script; the
+deployment descriptors (Airflow DAG, Spark Operator manifests) are generated from it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ class Stage:
         expected_s: Seconds of the full-conf reference run on the real data (local[2],
             docs/BENCHMARKS.md): the scheduler's estimate until the stage has a run of its
             own in ``ops.pipeline_runs``.
+        params: The conf sections ``settings.jobs.<section>`` its outputs depend on: every
+            section the job reads. The stage's fingerprint covers exactly these, so a change
+            in one of them re-runs this stage (and, through the input versions, everything
+            downstream), and a change elsewhere does not. Default: the job's own section.
     """
 
     name: str
@@ -30,6 +34,11 @@ class Stage:
     job: str = ""
     description: str = ""
     expected_s: float = 60.0
+    params: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.params:
+            object.__setattr__(self, "params", (self.job_name,))
 
     @property
     def job_name(self) -> str:
@@ -42,11 +51,11 @@ STAGES: tuple[Stage, ...] = (
     Stage("clean", ("bronze.orders", "bronze.campaign_log", "bronze.sessions"),
           ("silver.order_lines", "silver.returns", "silver.adjustments", "silver.campaign_log", "silver.sessions",
            "silver._audit", "quality.results"),
-          expected_s=40, description="bronze -> silver + data-quality gate"),
+          expected_s=40, description="bronze -> silver + data-quality gate", params=("clean", "quality")),
     Stage("features", ("silver.order_lines", "silver.returns", "quality.results"),
           ("gold.customer_features", "gold.item_features", "gold.interactions", "gold.demand_daily",
            "gold.demand_weekly", "gold.customer_sequences"),
-          expected_s=45, description="silver -> gold features (point-in-time)"),
+          expected_s=45, description="silver -> gold features (point-in-time)", params=("features", "quality")),
     Stage("segments", ("gold.customer_features",), ("gold.segments", "gold.segment_profiles"),
           expected_s=20, description="RFM k-means segments"),
     Stage("behaviour", ("silver.sessions",), ("gold.purchase_intent",), expected_s=65, description="purchase-intent classifier"),
@@ -62,13 +71,13 @@ STAGES: tuple[Stage, ...] = (
     Stage("strategy", ("gold.uplift_scores", "gold.campaign_evaluations", "silver.campaign_log"), ("gold.strategy", "gold.strategy_summary"),
           expected_s=20, description="budgeted action per customer + off-policy evaluation"),
     Stage("export", ("gold.strategy", "silver.campaign_log"), ("gold.campaign_export",),
-          expected_s=5, description="next campaign wave: chosen actions + random holdout"),
+          expected_s=5, description="next campaign wave: chosen actions + random holdout", params=("export", "evaluation")),
     Stage("report", ("ops.ingest_log", "quality.results", "silver._audit", "silver.order_lines", "silver.campaign_log",
                      "gold.customer_features",
                      "gold.segment_profiles", "gold.purchase_intent", "gold.recommendations", "gold.demand_daily",
                      "gold.forecasts", "gold.forecast_backtest", "gold.inventory_plan", "gold.inventory_status",
                      "gold.uplift_scores", "gold.campaign_evaluations", "gold.strategy_summary"), (),
-          expected_s=20, description="self-contained HTML report"),
+          expected_s=20, description="self-contained HTML report", params=("report", "effect", "recommend")),
 )
 
 

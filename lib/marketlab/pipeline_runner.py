@@ -1,8 +1,9 @@
 """Run the stage graph of :mod:`marketlab.pipeline` in one process (one Spark session).
 
-A stage is *up to date* when its fingerprint — the job's code, its parameters, the catalog
-entries it touches, the Delta versions of its inputs (for ingest: the source files' sizes
-and modification times) — equals the one recorded by its last successful run, and every
+A stage is *up to date* when its fingerprint — the job's code, the conf sections it declares
+(:attr:`marketlab.pipeline.Stage.params`), the catalog entries it touches, the Delta
+versions of its inputs (for ingest: the source specs and the files' sizes and modification
+times) — equals the one recorded by its last successful run, and every
 output table is still at the version that run wrote. Up-to-date stages are skipped, so a
 re-run of an unchanged pipeline costs seconds; a change upstream re-runs exactly the
 stages downstream of it (their input versions move).
@@ -13,9 +14,13 @@ stages leave cores idle between their many small Spark jobs, and the critical pa
 about half the summed stage time). Among the ready stages the one with the slowest
 remaining chain of dependents goes first.
 
+Each stage is called, not executed as a script: :func:`marketlab.runtime.call_job` imports
+``jobs/<job>.py`` and calls its ``main(ctx)`` through the same harness spark-submit uses.
+
 Stage runs are recorded in the Delta table ``ops.pipeline_runs`` (one row per stage
 outcome), which also gives the per-stage time of the last run for the progress display
-and the scheduling priorities.
+and the scheduling priorities. The closing table shows each stage's time, the run's wall
+time and the share of the machine's CPU time that was busy during it.
 """
 
 from __future__ import annotations
@@ -34,11 +39,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+import psutil
 from rich.console import Console
 from rich.table import Table
 
 import marketlab
-from marketlab.config import ConfigError, Settings, load_settings
+from marketlab.config import Settings, load_settings
+from marketlab.errors import UserError
 from marketlab.pipeline import STAGES, Stage, dependencies, remaining_path, select_stages
 
 STATE_TABLE = "ops.pipeline_runs"
@@ -51,7 +58,7 @@ class StageOutcome:
     """What happened to one stage in one pipeline run."""
 
     stage: str
-    status: str  # ok | skipped (up to date) | failed | not built | not selected
+    status: str  # ok | skipped (up to date) | failed
     seconds: float = 0.0
     message: str = ""
     output_versions: dict[str, int | None] = field(default_factory=dict)
@@ -65,6 +72,8 @@ class PipelineResult:
     exit_code: int
     stages: list[StageOutcome]
     report_path: str | None = None
+    wall_s: float = 0.0
+    cpu_busy: float | None = None  # busy share of the machine's CPU time over the run, 0..1
 
     def by_stage(self) -> dict[str, StageOutcome]:
         return {s.stage: s for s in self.stages}
@@ -90,10 +99,11 @@ def code_fingerprint(job_file: Path) -> str:
 
 
 def _source_files(settings: Settings) -> list[dict]:
-    """Size and mtime of every raw source file ingest would read."""
+    """Spec, size and mtime of every raw source file ingest would read."""
     out = []
     for name in settings.jobs.ingest.sources or sorted(settings.sources):
         spec = settings.sources[name]
+        out.append({"source": name, "spec": spec.model_dump(mode="json")})
         pattern = settings.resolve(spec.path)
         pattern = pattern[len("file:"):] if pattern.startswith("file:") else pattern
         files = sorted(glob.glob(pattern)) if not Path(pattern).is_dir() else sorted(
@@ -105,14 +115,16 @@ def _source_files(settings: Settings) -> list[dict]:
 
 
 def stage_fingerprint(st: Stage, settings: Settings, job_file: Path, input_versions: dict[str, int | None]) -> str:
-    """Fingerprint of everything a stage's outputs depend on."""
-    params = getattr(settings.jobs, st.job_name, None)
-    extra = {"quality": settings.jobs.quality.model_dump(mode="json")} if st.name == "clean" else {}
+    """Fingerprint of everything a stage's outputs depend on.
+
+    Raises:
+        AttributeError: A section of ``st.params`` is not in ``settings.jobs`` (the contract
+            test checks every stage's sections).
+    """
     payload = {
         "stage": st.name,
         "code": code_fingerprint(job_file),
-        "params": params.model_dump(mode="json") if params is not None else None,
-        "extra": extra,
+        "params": {name: getattr(settings.jobs, name).model_dump(mode="json") for name in st.params},
         "catalog": {t: settings.catalog[t].model_dump(mode="json") for t in (*st.inputs, *st.outputs)
                     if t in settings.catalog},
         "inputs": input_versions,
@@ -237,8 +249,8 @@ def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ..
         stage succeeded or was up to date, else the code of the first stage that failed (2
         for a bad conf or stage name).
     """
-    from marketlab.cli import run_job_file
     from marketlab.logs import setup_logging
+    from marketlab.runtime import call_job, job_argv
     from marketlab.spark import get_spark
     from marketlab.tables import Lake
 
@@ -247,9 +259,10 @@ def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ..
     try:
         selected = select_stages(only, from_stage)
         settings = load_settings(conf, list(overrides))
-    except (ValueError, ConfigError) as exc:
+    except (ValueError, UserError) as exc:  # an unknown stage name, a bad conf
         console.print(f"[red]marketlab pipeline: {exc}[/red]")
         return PipelineResult(run_id, 2, [])
+    clock = _RunClock()
     setup_logging()
     jobs_dir = Path(settings.project_root) / "jobs"
     lake = Lake(get_spark(settings), settings)
@@ -271,7 +284,9 @@ def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ..
         """Skip, refuse or run one stage and record its outcome; returns ``(outcome, exit code)``."""
         job_file = jobs_dir / f"{st.job_name}.py"
         if not job_file.is_file():
-            return StageOutcome(st.name, "not built", message=f"no {job_file.name}"), 0
+            msg = f"no job file {job_file}"
+            console.print(f"[red]{st.name}: {msg}[/red]")
+            return StageOutcome(st.name, "failed", message=msg), 2
         inputs = {t: lake.version(t) for t in st.inputs}
         fp = stage_fingerprint(st, settings, job_file, inputs)
         current_out = {t: lake.version(t) for t in st.outputs}
@@ -292,7 +307,8 @@ def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ..
         t0 = time.perf_counter()
         message = ""
         try:
-            rc = run_job_file(conf, st.job_name, overrides)
+            # A copy per stage: stages run in threads, and a job must not see another's edits.
+            rc = call_job(job_file, job_argv(conf, overrides), settings=settings.model_copy(deep=True))
         except Exception as exc:  # a bug in a job: report it as that stage's failure, keep the summary
             traceback.print_exc()
             rc, message = 1, f"{type(exc).__name__}: {exc}"
@@ -318,8 +334,10 @@ def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ..
               on_interrupt=lambda: lake.spark.sparkContext.cancelAllJobs())
     ordered = [outcomes[n] for n in names if n in outcomes]
     report = _latest_report(settings)
-    _print_summary(console, ordered, report, run_id)
-    return PipelineResult(run_id, failures[0] if failures else 0, ordered, report)
+    wall_s, cpu_busy = clock.stop()
+    result = PipelineResult(run_id, failures[0] if failures else 0, ordered, report, wall_s, cpu_busy)
+    _print_summary(console, result, parallel)
+    return result
 
 
 def _fmt_versions(versions: dict[str, int | None]) -> str:
@@ -327,27 +345,65 @@ def _fmt_versions(versions: dict[str, int | None]) -> str:
 
 
 def _latest_report(settings: Settings) -> str | None:
-    params = getattr(settings.jobs, "report", None)
-    reports_dir = getattr(params, "reports_dir", None) if params is not None else None
-    candidates = [Path(settings.resolve(reports_dir))] if reports_dir else []
-    candidates.append(Path(settings.resolve(settings.lake_root).removeprefix("file:")).parent / "reports")
-    for d in candidates:
-        latest = d / "latest.html"
-        if latest.is_file():
-            return str(latest.resolve())
-    return None
+    """The ``latest.html`` the report stage keeps in its reports folder, if there is one."""
+    from marketlab.report.build import LATEST, reports_dir
+
+    try:
+        latest = reports_dir(settings) / LATEST
+    except (ValueError, UserError):  # a remote lake without jobs.report.reports_dir: no local report
+        return None
+    return str(latest.resolve()) if latest.is_file() else None
 
 
-def _print_summary(console: Console, outcomes: list[StageOutcome], report: str | None, run_id: str) -> None:
-    table = Table(title=f"pipeline run {run_id}")
+class _RunClock:
+    """Wall time and the busy share of the machine's CPU time from construction to :meth:`stop`.
+
+    Machine-wide (psutil's system CPU times), not this process's: in local mode the
+    executors are threads of the driver JVM, Python workers and Horovod ranks are
+    processes of their own, and all of them are the run's work. On a shared machine the
+    share includes the neighbours' load.
+    """
+
+    def __init__(self) -> None:
+        self._t0 = time.perf_counter()
+        self._cpu0 = _cpu_times()
+
+    def stop(self) -> tuple[float, float | None]:
+        wall = time.perf_counter() - self._t0
+        cpu1 = _cpu_times()
+        if self._cpu0 is None or cpu1 is None or cpu1[1] <= self._cpu0[1]:
+            return wall, None
+        return wall, (cpu1[0] - self._cpu0[0]) / (cpu1[1] - self._cpu0[1])
+
+
+def _cpu_times() -> tuple[float, float] | None:
+    """``(busy, total)`` CPU seconds of the machine since boot, summed over cores."""
+    try:
+        t = psutil.cpu_times()
+    except OSError:
+        return None
+    idle = t.idle + getattr(t, "iowait", 0.0)
+    total = sum(t)
+    return total - idle, total
+
+
+def _print_summary(console: Console, result: PipelineResult, parallel: int) -> None:
+    table = Table(title=f"pipeline run {result.run_id}")
     for col in ("stage", "status", "seconds", "note"):
         table.add_column(col)
-    colours = {"ok": "green", "skipped": "dim", "failed": "red", "not built": "yellow"}
-    for o in outcomes:
+    colours = {"ok": "green", "skipped": "dim", "failed": "red"}
+    for o in result.stages:
         table.add_row(o.stage, f"[{colours.get(o.status, 'white')}]{o.status}[/]", f"{o.seconds:.1f}" if o.seconds else "",
                       o.message)
-    total = sum(o.seconds for o in outcomes)
-    table.add_row("total", "", f"{total:.1f}", "")
     console.print(table)
-    if report:
-        console.print(f"report: {report}")
+    console.print(summary_line(result, parallel))
+    if result.report_path:
+        console.print(f"report: {result.report_path}")
+
+
+def summary_line(result: PipelineResult, parallel: int) -> str:
+    """``wall 513.0 s; stage times sum to 893.7 s (up to 2 stages at once); CPU busy 87% of 2 cores``."""
+    summed = sum(o.seconds for o in result.stages)
+    busy = f"{result.cpu_busy:.0%}" if result.cpu_busy is not None else "n/a"
+    return (f"wall {result.wall_s:.1f} s; stage times sum to {summed:.1f} s (up to {parallel} "
+            f"stage{'s' if parallel != 1 else ''} at once); CPU busy {busy} of {psutil.cpu_count()} cores")

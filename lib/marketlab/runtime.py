@@ -1,53 +1,47 @@
-"""The harness every ``jobs/*.py`` entry point uses: args -> settings -> session -> lake.
+"""The harness every stage runs through: args -> settings -> session -> lake -> ``main(ctx)``.
 
-It turns the errors a user can act on (bad conf, missing table, failed quality gate, bad
-input) into one clear line and an exit code instead of a traceback.
+One harness for the three ways a job starts:
+
+* spark-submit (or ``python jobs/<job>.py``) runs the file as ``__main__``, whose last line
+  is ``main_guard("<job>", main)``;
+* ``marketlab run JOB`` and the pipeline runner call :func:`call_job`, which imports
+  ``jobs/<job>.py`` as a module and calls its ``main(ctx)`` in this process (the pipeline
+  from several threads at once: arguments travel as values, never through ``sys.argv``).
+
+A job with arguments of its own exposes its parser as the module attribute ``PARSER``
+(built from :func:`job_parser`) and passes it to ``main_guard``, so both ways parse the
+same options.
+
+The errors a user can act on (:class:`marketlab.errors.UserError` and its subclasses: bad
+conf, missing table, failed quality gate, bad input) become one line
+``marketlab <job>: <message>`` on stderr and the error's exit code instead of a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import importlib.util
 import logging
+import os
 import sys
-import threading
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Callable, Sequence
 
 from pyspark.sql import SparkSession
 
-from marketlab.config import ConfigError, Settings, load_settings
+from marketlab.config import Settings, load_settings
+from marketlab.errors import UserError
 from marketlab.logs import setup_logging
-from marketlab.tables import Lake, TableNotFoundError
+from marketlab.tables import Lake
 
 log = logging.getLogger("marketlab.job")
 
 DEFAULT_CONF = "conf/local.yaml"
 
-# The arguments of the job running in this thread: the pipeline runs stages in threads of
-# one process, and sys.argv is one per process.
-_ARGV = threading.local()
-
-
-@contextlib.contextmanager
-def job_arguments(argv: Sequence[str]) -> Iterator[None]:
-    """Within the block, jobs started in this thread parse ``argv`` instead of ``sys.argv[1:]``."""
-    prev = getattr(_ARGV, "value", None)
-    _ARGV.value = list(argv)
-    try:
-        yield
-    finally:
-        _ARGV.value = prev
-
-
-class JobError(RuntimeError):
-    """An error with a message meant for the user (bad input, failed gate, ...).
-
-    Attributes:
-        exit_code: Process exit code when the job is run as a script.
-    """
-
-    exit_code = 2
+#: The name older code raises; lib raises the subclasses of :class:`UserError` instead.
+JobError = UserError
 
 
 @dataclass
@@ -62,7 +56,7 @@ class JobContext:
 
 
 def job_parser(description: str) -> argparse.ArgumentParser:
-    """Argument parser shared by all jobs (``--conf``, ``--set key=value``)."""
+    """Argument parser shared by all jobs (``--conf``, ``--set key=value``); jobs may add options."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--conf", default=DEFAULT_CONF, help="environment conf file (default: %(default)s)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -70,41 +64,107 @@ def job_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def build_context(name: str, args: argparse.Namespace) -> JobContext:
-    """Load settings, get the session and the lake for a job."""
+def job_argv(conf: str | os.PathLike, overrides: Sequence[str] = (), extra: Sequence[str] = ()) -> list[str]:
+    """The arguments of a job run: ``--conf CONF --set K=V ... EXTRA...``."""
+    return ["--conf", str(conf), *[a for o in overrides for a in ("--set", o)], *extra]
+
+
+def build_context(name: str, args: argparse.Namespace, settings: Settings | None = None) -> JobContext:
+    """Load settings (unless given), get the session and the lake for a job."""
     from marketlab.spark import get_spark
 
-    settings = load_settings(args.conf, args.overrides)
+    settings = settings if settings is not None else load_settings(args.conf, args.overrides)
     spark = get_spark(settings)
     return JobContext(name=name, settings=settings, spark=spark, lake=Lake(spark, settings), args=args)
 
 
+def _user_error(name: str, exc: UserError) -> int:
+    print(f"marketlab {name}: {exc}", file=sys.stderr)
+    return int(getattr(exc, "exit_code", 2))
+
+
 def run_job(name: str, body: Callable[[JobContext], object], argv: Sequence[str] | None = None,
-            parser: argparse.ArgumentParser | None = None) -> int:
+            parser: argparse.ArgumentParser | None = None, settings: Settings | None = None) -> int:
     """Run a job body with the shared harness.
 
     Args:
-        name: Job name (MLflow run name, log prefix).
-        body: ``body(ctx)``; may return a summary dict that is printed.
-        argv: Arguments (default: those of :func:`job_arguments` in this thread, else
-            ``sys.argv[1:]``).
+        name: Job name (MLflow run name, message prefix).
+        body: ``body(ctx)``; what it returns is ignored (jobs print their own summary line).
+        argv: Arguments (default ``sys.argv[1:]``, as spark-submit passes them).
         parser: A job-specific parser built from :func:`job_parser`.
+        settings: Settings already loaded from the ``--conf``/``--set`` in ``argv`` (the
+            pipeline runner's, so a stage runs with exactly the settings it was
+            fingerprinted with); default: loaded here.
 
     Returns:
-        Process exit code: 0 ok, 2 a user-facing error (message printed), 1 a bug.
+        Exit code: 0 ok, the error's ``exit_code`` (2) for a :class:`UserError`. Any other
+        exception is a bug and propagates with its traceback.
     """
     setup_logging()
-    if argv is None:
-        argv = getattr(_ARGV, "value", None)
-    args = (parser or job_parser(name)).parse_args(argv)
+    args = (parser or job_parser(name)).parse_args(sys.argv[1:] if argv is None else list(argv))
     try:
-        ctx = build_context(name, args)
-        body(ctx)
+        body(build_context(name, args, settings))
         return 0
-    except (ConfigError, JobError, TableNotFoundError) as exc:
-        code = getattr(exc, "exit_code", 2)
-        print(f"marketlab {name}: {exc}", file=sys.stderr)
-        return code
+    except UserError as exc:
+        return _user_error(name, exc)
+
+
+def load_job(path: str | os.PathLike) -> ModuleType:
+    """Import a job file as a module (not as ``__main__``: its ``main_guard`` line does not run).
+
+    Raises:
+        UserError: No such file, or the file has no ``main(ctx)``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no job '{path.stem}': {path} does not exist (see `marketlab list`)")
+    spec = importlib.util.spec_from_file_location(f"marketlab_jobs.{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not callable(getattr(module, "main", None)):
+        raise UserError(f"job file {path} has no main(ctx)")
+    return module
+
+
+def call_job(job_file: str | os.PathLike, argv: Sequence[str] = (), settings: Settings | None = None) -> int:
+    """Import ``jobs/<job>.py`` and call its ``main(ctx)`` through :func:`run_job`.
+
+    Args:
+        job_file: The job's file; its stem is the job name.
+        argv: The job's arguments (``--conf``, ``--set``, and the options of its ``PARSER``).
+        settings: Settings already loaded from ``argv``'s conf and overrides.
+
+    Returns:
+        The job's exit code (an argument error is 2, as argparse exits with).
+    """
+    name = Path(job_file).stem
+    try:
+        module = load_job(job_file)
+        return run_job(name, module.main, argv, parser=getattr(module, "PARSER", None), settings=settings)
+    except UserError as exc:
+        return _user_error(name, exc)
+    except SystemExit as exc:  # argparse's usage errors (and --help) exit; the caller decides about the process
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+
+
+def jobs_dir(conf: str | os.PathLike) -> Path:
+    """The project's ``jobs/`` folder: next to the ``conf/`` folder holding ``conf``."""
+    return Path(conf).resolve().parent.parent / "jobs"
+
+
+def run_job_file(conf: str | os.PathLike, job: str, overrides: Sequence[str] = (), extra: Sequence[str] = ()) -> int:
+    """``marketlab run JOB``: call ``jobs/<job>.py`` of the project of ``conf`` in this process.
+
+    Args:
+        conf: Environment conf file.
+        job: Job file stem.
+        overrides: ``key=value`` conf overrides.
+        extra: Further arguments for the job's own ``PARSER``.
+
+    Returns:
+        The job's exit code.
+    """
+    return call_job(jobs_dir(conf) / f"{job}.py", job_argv(conf, overrides, extra))
 
 
 def main_guard(name: str, body: Callable[[JobContext], object], parser: argparse.ArgumentParser | None = None) -> None:

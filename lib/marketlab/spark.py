@@ -13,13 +13,17 @@ from marketlab.config import Settings
 
 log = logging.getLogger(__name__)
 
-_DELTA = {
+#: What every MarketLab session needs, in every mode: Delta's SQL extensions and catalog,
+#: and UTC so that dates do not move with the machine's zone. spark-submit commands
+#: (:mod:`marketlab.submit`) and the generated manifests and DAG (:mod:`marketlab.deploy`)
+#: pass the same keys.
+SESSION_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    "spark.sql.session.timeZone": "UTC",
 }
 
-# Local-mode defaults: loopback only, small shuffles (2 cores), UTC so dates do not move
-# with the machine's zone, no console progress bars in logs.
+# Local-mode defaults: loopback only, small shuffles (2 cores), no console progress bars in logs.
 _LOCAL_DEFAULTS = {
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
@@ -28,7 +32,6 @@ _LOCAL_DEFAULTS = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "8",
     "spark.default.parallelism": "4",
-    "spark.sql.session.timeZone": "UTC",
     "spark.sql.adaptive.enabled": "true",
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.databricks.delta.retentionDurationCheck.enabled": "false",
@@ -72,7 +75,7 @@ def get_spark(settings: Settings) -> SparkSession:
         builder = SparkSession.builder
         if not submitted.contains("spark.app.name"):
             builder = builder.appName(cfg.app_name)
-        fill = {**_DELTA, "spark.sql.session.timeZone": "UTC", **cfg.conf}
+        fill = {**SESSION_CONF, **cfg.conf}
         for key, value in fill.items():
             if not submitted.contains(key):
                 builder = builder.config(key, value)
@@ -92,7 +95,7 @@ def get_spark(settings: Settings) -> SparkSession:
             f"no Delta Lake jars in {settings.resolve(cfg.jars_dir)}: run `make install` (fetches them from Maven Central)"
         )
     builder = SparkSession.builder.master(cfg.master).appName(cfg.app_name)
-    for key, value in {**_LOCAL_DEFAULTS, **_DELTA, **cfg.conf}.items():
+    for key, value in {**_LOCAL_DEFAULTS, **SESSION_CONF, **cfg.conf}.items():
         builder = builder.config(key, value)
     builder = builder.config("spark.jars", ",".join(jars))
     log4j = os.path.join(settings.project_root, "conf", "log4j2.properties")

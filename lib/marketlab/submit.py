@@ -29,7 +29,7 @@ import pyspark
 
 from marketlab.config import Settings, load_settings
 from marketlab.pipeline import select_stages
-from marketlab.spark import delta_jars
+from marketlab.spark import SESSION_CONF, delta_jars
 
 DEFAULT_MASTER = "spark://127.0.0.1:7077"
 
@@ -73,12 +73,7 @@ def submit_command(app_file: str | os.PathLike, settings: Settings, *, name: str
     wheel = wheel or find_wheel(root)
     master = master or os.environ.get("SPARK_MASTER", DEFAULT_MASTER)
     driver_python = os.environ.get("PYSPARK_DRIVER_PYTHON") or sys.executable
-    conf: dict[str, str] = {
-        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        "spark.sql.session.timeZone": "UTC",
-        "spark.pyspark.driver.python": driver_python,
-    }
+    conf: dict[str, str] = {**SESSION_CONF, "spark.pyspark.driver.python": driver_python}
     # The wheel as a path entry of the executors' Python workers (see the module doc).
     executor_path = [os.path.basename(wheel)]
     if env_archive:
@@ -137,7 +132,7 @@ class StageSubmit:
     """Outcome of one stage submitted by :func:`submit_pipeline`."""
 
     stage: str
-    status: str  # ok | failed (<code>) | skipped (<why>)
+    status: str  # ok | failed (<code>)
     seconds: float = 0.0
     exit_code: int = 0
 
@@ -149,8 +144,7 @@ def submit_pipeline(conf: str, *, master: str | None = None, wheel: str | None =
                     runner: Callable[[list[str]], int] | None = None) -> list[StageSubmit]:
     """spark-submit every stage's job in pipeline order; stop at the first failure.
 
-    Each stage is its own Spark application (``marketlab-<job>``) and MLflow run. A stage
-    without a job file is reported as skipped.
+    Each stage is its own Spark application (``marketlab-<job>``) and MLflow run.
 
     Args:
         conf: Cluster conf file.
@@ -160,6 +154,9 @@ def submit_pipeline(conf: str, *, master: str | None = None, wheel: str | None =
 
     Returns:
         One :class:`StageSubmit` per selected stage that was reached.
+
+    Raises:
+        FileNotFoundError: A selected stage's job file or the wheel is missing.
     """
     settings = load_settings(conf, list(overrides))
     wheel = wheel or find_wheel(settings.project_root)
@@ -179,9 +176,6 @@ def submit_pipeline(conf: str, *, master: str | None = None, wheel: str | None =
     run = runner or _run
     results: list[StageSubmit] = []
     for st in select_stages(only, from_stage):
-        if not (Path(settings.project_root) / "jobs" / f"{st.job_name}.py").is_file():
-            results.append(StageSubmit(st.name, "skipped (no job file)"))
-            continue
         cmd = build_submit_command(st.job_name, conf, master=master, wheel=wheel, env_archive=env_archive,
                                    overrides=overrides, python=python)
         echo(f"== {st.name}: {st.description}\n$ {shlex.join(cmd)}")

@@ -20,13 +20,14 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from marketlab.config import Settings
+from marketlab.errors import MissingTableError
 
 log = logging.getLogger(__name__)
 
 WriteMode = Literal["overwrite", "append"]
 
 
-class TableNotFoundError(LookupError):
+class TableNotFoundError(MissingTableError):
     """A catalog table has not been written yet (run the job that produces it)."""
 
 
@@ -61,10 +62,6 @@ class Lake:
             return None
         row = DeltaTable.forPath(self.spark, self.path(name)).history(1).select("version").first()
         return int(row[0])
-
-    def history(self, name: str, limit: int = 20) -> DataFrame:
-        """Delta history (newest first)."""
-        return DeltaTable.forPath(self.spark, self.path(name)).history(limit)
 
     # --- reads -----------------------------------------------------------------------
     def read(self, name: str, version: int | None = None) -> DataFrame:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
@@ -161,13 +160,6 @@ def promote_if_better(
     client.set_registered_model_alias(model_name, alias, str(version))
     client.set_model_version_tag(model_name, str(version), "gate.result", "promoted")
     return True
-
-
-def artifact_dir(tmp_root: str | os.PathLike, name: str) -> Path:
-    """A scratch folder for artifacts before ``mlflow.log_artifacts``."""
-    path = Path(tmp_root) / name
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 # What a logged model needs to be loaded again, by flavour. TensorFlow is whichever of its

@@ -147,3 +147,21 @@ def test_a_changed_parameter_reruns_that_stage_and_its_dependents_only(spark, pi
     rows = spark.read.format("delta").load(str(copy / "lake" / "ops" / "pipeline_runs"))
     last = rows.where(F.col("stage") == "strategy").orderBy(F.col("started_at").desc()).first()
     assert json.loads(last["input_versions"])["gold.campaign_evaluations"] == 1
+
+
+def test_an_export_setting_reruns_exactly_the_export(spark, pipeline_lake, tmp_path):
+    """export has its own conf section (jobs.export): changing it re-runs export and what is
+    downstream of it (nothing), not evaluation or strategy; the wave holds the new share."""
+    import shutil
+
+    _, _, overrides, root = pipeline_lake
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    moved = tuple(o.replace(str(root), str(copy)) for o in overrides)
+    res = run_pipeline(str(ROOT / "conf" / "test.yaml"), (*moved, "jobs.export.holdout_fraction=0.3"))
+    assert res.exit_code == 0, [(s.stage, s.status, s.message) for s in res.stages]
+    assert {s.stage for s in res.stages if s.status == "ok"} == downstream_of("export") == {"export"}
+    assert {s.stage for s in res.stages if s.status == "skipped"} == {s.name for s in STAGES} - {"export"}
+    wave = spark.read.format("delta").load(str(copy / "lake" / "gold" / "campaign_export"))
+    assert 0.27 < wave.where("is_holdout").count() / wave.count() < 0.33
+    assert res.wall_s > 0 and res.cpu_busy is not None and 0 < res.cpu_busy <= 1

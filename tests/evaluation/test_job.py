@@ -46,7 +46,7 @@ def test_job_is_idempotent_keeps_other_campaigns_and_exports(spark, tmp_path):
     n = first.count()
     assert n == 3 * 2 * 7
     # Another campaign's history survives a rerun of this one; the rerun reproduces its rows.
-    st2 = make_settings(tmp_path, small + ["jobs.evaluation.campaign=older", "jobs.evaluation.export.enabled=false"])
+    st2 = make_settings(tmp_path, small + ["jobs.evaluation.campaign=older"])
     run_job(lake, st2)
     lk = run_job(lake, st)
     again = lk.read("gold.campaign_evaluations")

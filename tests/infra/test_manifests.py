@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
+from descriptor_checks import dockerfile_problems, manifest_job, parse_dockerfile, read_airflow_dag, validate_manifest
 from marketlab import deploy
 from marketlab.pipeline import STAGES
 
@@ -36,8 +37,8 @@ def test_every_manifest_is_a_valid_spark_application():
     for name, doc in docs.items():
         assert doc["apiVersion"] == "sparkoperator.k8s.io/v1beta2", name
         assert doc["kind"] == "SparkApplication", name
-        assert deploy.validate_manifest(doc, ROOT) == [], name
-        job = deploy.manifest_job(doc)
+        assert validate_manifest(doc, ROOT) == [], name
+        job = manifest_job(doc)
         assert (ROOT / "jobs" / f"{job}.py").is_file()
         args = doc["spec"]["arguments"]
         assert args[:2] == ["--conf", "/opt/marketlab/conf/cluster.yaml"]
@@ -45,7 +46,7 @@ def test_every_manifest_is_a_valid_spark_application():
 
 
 def test_one_manifest_per_stage_and_no_other():
-    jobs_in_manifests = sorted(deploy.manifest_job(d) for d in _manifests().values())
+    jobs_in_manifests = sorted(manifest_job(d) for d in _manifests().values())
     assert jobs_in_manifests == sorted(st.job_name for st in STAGES)
     assert sorted(p.stem for p in K8S.glob("*.yaml")) == sorted(st.name for st in STAGES)
 
@@ -57,28 +58,28 @@ def test_committed_manifests_and_dag_match_the_stage_graph():
 
 def test_validator_rejects_a_missing_job_a_missing_conf_and_a_wrong_kind():
     good = yaml.safe_load((K8S / "ingest.yaml").read_text())
-    assert deploy.validate_manifest(good, ROOT) == []
+    assert validate_manifest(good, ROOT) == []
 
     no_job = copy.deepcopy(good)
     no_job["spec"]["mainApplicationFile"] = "local:///opt/marketlab/jobs/nope.py"
-    errs = deploy.validate_manifest(no_job, ROOT)
+    errs = validate_manifest(no_job, ROOT)
     assert len(errs) == 1 and "jobs/nope.py" in errs[0]
 
     no_conf = copy.deepcopy(good)
     no_conf["spec"]["arguments"][1] = "/opt/marketlab/conf/nope.yaml"
-    errs = deploy.validate_manifest(no_conf, ROOT)
+    errs = validate_manifest(no_conf, ROOT)
     assert len(errs) == 1 and "conf/nope.yaml" in errs[0]
 
     outside = copy.deepcopy(good)
     outside["spec"]["mainApplicationFile"] = "local:///somewhere/jobs/ingest.py"
-    assert deploy.validate_manifest(outside, ROOT)
+    assert validate_manifest(outside, ROOT)
 
     wrong = copy.deepcopy(good)
     wrong["apiVersion"] = "sparkoperator.k8s.io/v1beta1"
     wrong["kind"] = "ScheduledSparkApplication"
-    errs = deploy.validate_manifest(wrong, ROOT)
+    errs = validate_manifest(wrong, ROOT)
     assert any("apiVersion" in e for e in errs) and any("kind" in e for e in errs)
-    assert deploy.validate_manifest(["not", "a", "mapping"], ROOT)
+    assert validate_manifest(["not", "a", "mapping"], ROOT)
 
 
 def test_check_mode_reports_a_stale_or_extra_manifest(tmp_path):
@@ -101,7 +102,7 @@ def test_cli_check_passes_on_the_committed_files():
 
 def test_dag_has_one_task_per_stage_running_its_job():
     ast.parse(DAG.read_text())  # valid Python
-    dag = deploy.read_airflow_dag(DAG)
+    dag = read_airflow_dag(DAG)
     assert dag["dag_id"] == "marketlab_pipeline"
     assert list(dag["tasks"]) == [st.name for st in STAGES]
     for st in STAGES:
@@ -113,7 +114,7 @@ def test_dag_has_one_task_per_stage_running_its_job():
 
 
 def test_dag_dependencies_follow_the_tables_and_the_stage_order():
-    dag = deploy.read_airflow_dag(DAG)
+    dag = read_airflow_dag(DAG)
     edges = set(dag["edges"])
     order = {st.name: i for i, st in enumerate(STAGES)}
     assert all(order[a] < order[b] for a, b in edges), "an edge goes against the stage order"
@@ -142,7 +143,7 @@ def test_dag_parser_reads_chains_and_lists(tmp_path):
         "d = BashOperator(task_id='D', bash_command='z')\n"
         "a >> [b, c] >> d\n"
         "a << d\n")
-    dag = deploy.read_airflow_dag(path)
+    dag = read_airflow_dag(path)
     assert sorted(dag["edges"]) == [("A", "B"), ("A", "C"), ("B", "D"), ("C", "D"), ("D", "A")]
     assert dag["tasks"]["A"]["application"] == "spark-submit jobs/ingest.py"
 
@@ -151,9 +152,9 @@ def test_dag_parser_reads_chains_and_lists(tmp_path):
 
 
 def test_dockerfile_is_consistent_with_the_repository():
-    instrs = deploy.parse_dockerfile(DOCKERFILE)
+    instrs = parse_dockerfile(DOCKERFILE)
     assert any(i == "FROM" for i, _ in instrs)
-    assert deploy.dockerfile_problems(DOCKERFILE, ROOT) == []
+    assert dockerfile_problems(DOCKERFILE, ROOT) == []
     text = DOCKERFILE.read_text()
     assert "requirements/constraints.txt" in text and (ROOT / "requirements" / "constraints.txt").is_file()
     assert "openjdk-17" in text
@@ -171,14 +172,14 @@ def test_dockerfile_checker_catches_missing_sources(tmp_path):
     bad.write_text(text.replace("COPY jobs/ jobs/", "COPY jobz/ jobs/")
                    .replace("requirements/constraints.txt -r", "requirements/lock.txt -r")
                    .replace("infra/docker/entrypoint.sh /opt/entrypoint.sh", "infra/docker/start.sh /opt/entrypoint.sh"))
-    problems = deploy.dockerfile_problems(bad, ROOT)
+    problems = dockerfile_problems(bad, ROOT)
     assert any("jobz/" in p for p in problems)
     assert any("requirements/lock.txt" in p for p in problems)
     assert any("start.sh" in p for p in problems)
     assert any("ENTRYPOINT" in p or "entrypoint" in p for p in problems)
     nofrom = tmp_path / "Dockerfile.nofrom"
     nofrom.write_text("RUN echo hi\nCMD [\"/bin/true\"]\n")
-    assert any("FROM" in p for p in deploy.dockerfile_problems(nofrom, ROOT))
+    assert any("FROM" in p for p in dockerfile_problems(nofrom, ROOT))
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")

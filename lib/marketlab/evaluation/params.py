@@ -1,4 +1,5 @@
-"""Parameters of the evaluation job (conf: `jobs.evaluation` in conf/base/params/evaluation.yaml)."""
+"""Parameters of the evaluation job (conf: `jobs.evaluation` in conf/base/params/evaluation.yaml)
+and of the export job (`jobs.export` in conf/base/params/export.yaml)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from marketlab.params_base import StrictModel
 class ExportParams(StrictModel):
     """The campaign export (audience list with arm and holdout for an e-mail tool).
 
+    The arm names (control arm, treatment column) are the evaluated campaign's, in
+    ``jobs.evaluation``.
+
     Attributes:
-        enabled: Write ``gold.campaign_export`` (and its CSV copy).
+        input_table: The evaluated campaign's log (the repeat-test audience).
+        output_table: Gold campaign export (one replaceWhere slice per campaign).
         source_table: Audience with the chosen action per customer (the strategy's
             output). When it does not exist yet, the audience is the evaluated campaign's
             customers, re-randomized over the campaign's arms (a repeat of the test).
@@ -25,7 +30,8 @@ class ExportParams(StrictModel):
         csv: Also write a single-file CSV next to the table (``<table path>_csv/``).
     """
 
-    enabled: bool = True
+    input_table: str = "silver.campaign_log"
+    output_table: str = "gold.campaign_export"
     source_table: str = "gold.strategy"
     key_column: str = "customer_key"
     arm_column: str = "action"
@@ -36,12 +42,11 @@ class ExportParams(StrictModel):
 
 
 class EvaluationParams(StrictModel):
-    """Parameters of the evaluation job (A/B analysis, ROI, closed-loop history, export).
+    """Parameters of the evaluation job (A/B analysis, ROI, closed-loop history).
 
     Attributes:
         input_table: Campaign log with arm and outcomes (``silver.campaign_log`` contract).
         output_table: Gold evaluation history (one row per campaign x arm x metric x segment).
-        export_table: Gold campaign export.
         campaign: Name under which this campaign's evaluation is stored; a rerun replaces
             exactly this campaign's rows (other campaigns' history stays). Letters,
             digits, ``_.-`` only (it is used in the replaceWhere predicate).
@@ -70,7 +75,6 @@ class EvaluationParams(StrictModel):
 
     input_table: str = "silver.campaign_log"
     output_table: str = "gold.campaign_evaluations"
-    export_table: str = "gold.campaign_export"
     campaign: str = Field("hillstrom_2008", pattern=r"^[A-Za-z0-9_.\-]+$")
     treatment_column: str = "treatment"
     control_arm: str = "No E-Mail"
@@ -88,7 +92,6 @@ class EvaluationParams(StrictModel):
     cost_per_contact: dict[str, float] = Field(default_factory=dict)
     default_cost_per_contact: float = Field(0.10, ge=0.0)
     margin_rate: float = Field(0.30, gt=0.0, le=1.0)
-    export: ExportParams = Field(default_factory=ExportParams)
 
     @model_validator(mode="after")
     def _check_allocation(self) -> "EvaluationParams":
