@@ -3,6 +3,9 @@
 Tests get ``settings`` (conf/test.yaml with lake and MLflow under a temp dir), ``spark``
 and ``lake``. Tests that write tables should use table names from the catalog and may use
 ``fresh_lake`` for an empty lake of their own.
+
+Every test that needs Spark is marked ``spark`` at collection (see
+:func:`pytest_collection_modifyitems`): ``pytest -m "not spark"`` is the unit tier.
 """
 
 from __future__ import annotations
@@ -14,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
+# Before anything imports pyspark or TensorFlow (marketlab itself comes from the editable install).
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -23,7 +25,31 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from marketlab.config import load_settings  # noqa: E402
 from marketlab.tables import Lake  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+
 DATA = ROOT / "data"
+
+
+# Tests that start Spark, a JVM, Horovod workers or a pipeline subprocess themselves, without
+# the ``spark`` fixture: node-id prefixes (a module, or one test).
+STARTS_SPARK: tuple[str, ...] = (
+    "tests/notebooks/test_notebooks.py::test_notebook_skips_sections_of_an_empty_lake",  # a kernel with Spark
+    "tests/test_pipeline_runner.py::test_a_dead_driver_jvm_is_detected",  # a throwaway driver JVM
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that needs a Spark session or starts heavy processes ``spark``.
+
+    ``pytest -m "not spark"`` is then the unit tier: pure-Python tests only. A test needs
+    Spark when its fixture closure holds ``spark`` (directly or through any fixture built on
+    it: ``lake``, ``silver``, ``pipeline_lake``, ...), when it is a ``cluster`` test, or when
+    it is listed in :data:`STARTS_SPARK`.
+    """
+    for item in items:
+        if ("spark" in getattr(item, "fixturenames", ()) or item.get_closest_marker("cluster")
+                or item.nodeid.startswith(STARTS_SPARK)):
+            item.add_marker(pytest.mark.spark)
 
 
 @pytest.fixture(scope="session")
