@@ -3,6 +3,14 @@
 Tests get ``settings`` (conf/test.yaml with lake and MLflow under a temp dir), ``spark``
 and ``lake``. Tests that write tables should use table names from the catalog and may use
 ``fresh_lake`` for an empty lake of their own.
+
+Real-data lakes, each built once per session: ``ingested`` -> ``silver`` -> ``gold`` (the
+capability functions called directly, with their return values), ``base_lake`` (ingest -> clean -> features
+through the pipeline runner) and ``pipeline_lake`` (the rest of the pipeline on a copy of
+``base_lake``). Tests must not write to those two (copy one with :func:`copy_lake` first).
+
+Every test that needs Spark is marked ``spark`` at collection (see
+:func:`pytest_collection_modifyitems`): ``pytest -m "not spark"`` is the unit tier.
 """
 
 from __future__ import annotations
@@ -11,11 +19,11 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
+# Before anything imports pyspark or TensorFlow (marketlab itself comes from the editable install).
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -23,7 +31,31 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from marketlab.config import load_settings  # noqa: E402
 from marketlab.tables import Lake  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+
 DATA = ROOT / "data"
+
+
+# Tests that start Spark, a JVM, Horovod workers or a pipeline subprocess themselves, without
+# the ``spark`` fixture: node-id prefixes (a module, or one test).
+STARTS_SPARK: tuple[str, ...] = (
+    "tests/notebooks/test_notebooks.py::test_notebook_skips_sections_of_an_empty_lake",  # a kernel with Spark
+    "tests/test_pipeline_runner.py::test_a_dead_driver_jvm_is_detected",  # a throwaway driver JVM
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that needs a Spark session or starts heavy processes ``spark``.
+
+    ``pytest -m "not spark"`` is then the unit tier: pure-Python tests only. A test needs
+    Spark when its fixture closure holds ``spark`` (directly or through any fixture built on
+    it: ``lake``, ``silver``, ``pipeline_lake``, ...), when it is a ``cluster`` test, or when
+    it is listed in :data:`STARTS_SPARK`.
+    """
+    for item in items:
+        if ("spark" in getattr(item, "fixturenames", ()) or item.get_closest_marker("cluster")
+                or item.nodeid.startswith(STARTS_SPARK)):
+            item.add_marker(pytest.mark.spark)
 
 
 @pytest.fixture(scope="session")
@@ -142,17 +174,69 @@ def pipeline_overrides(tmp: Path) -> tuple[str, ...]:
             f"mlflow.artifact_root={tmp / 'artifacts'}")
 
 
+# Stages of the shared runner-built lake: the real data into bronze, silver and gold.
+BASE_STAGES = ("ingest", "clean", "features")
+
+
+def copy_lake(root: Path, overrides: tuple[str, ...], dest: Path) -> tuple[str, ...]:
+    """Copy a lake folder (Delta tables, MLflow store, reports) to ``dest``; its overrides there.
+
+    Delta logs hold paths relative to the table, so a copied table is the same table (same
+    versions, same history) and the runner's fingerprints still match: a pipeline run on the
+    copy skips what the original already ran.
+    """
+    shutil.copytree(root, dest)
+    return tuple(o.replace(str(root), str(dest)) for o in overrides)
+
+
+class RunnerLake(NamedTuple):
+    """A lake built by :func:`marketlab.pipeline_runner.run_pipeline` (read-only: copy it first)."""
+
+    settings: object
+    result: object  # the PipelineResult of the run that built it
+    overrides: tuple[str, ...]
+    root: Path
+
+
 @pytest.fixture(scope="session")
-def pipeline_lake(spark, session_tmp):
+def base_lake(spark, session_tmp) -> RunnerLake:
+    """bronze/silver/gold built once through the runner (ingest -> clean -> features, fast profile).
+
+    Built like ``pipeline_lake`` (same conf and overrides), so a pipeline run on a copy of it
+    (:func:`copy_lake`) skips these stages as up to date. Tests must not write to it.
+    """
+    from marketlab.pipeline_runner import run_pipeline
+
+    root = session_tmp / "base"
+    overrides = pipeline_overrides(root)
+    result = run_pipeline(str(ROOT / "conf" / "test.yaml"), overrides, only=BASE_STAGES)
+    assert result.exit_code == 0, [(s.stage, s.status, s.message) for s in result.stages]
+    return RunnerLake(load_settings(ROOT / "conf" / "test.yaml", list(overrides)), result, overrides, root)
+
+
+class PipelineLake(NamedTuple):
+    """The whole pipeline on the real data: ``base`` (ingest, clean, features), then the rest on a copy."""
+
+    settings: object
+    result: object  # the run on the copy: the BASE_STAGES skipped, every other stage ran
+    overrides: tuple[str, ...]
+    root: Path
+    base: RunnerLake
+
+
+@pytest.fixture(scope="session")
+def pipeline_lake(spark, session_tmp, base_lake) -> PipelineLake:
     """The whole pipeline run once on the vendored real data (fast profile), in this process.
 
-    Returns ``(settings, PipelineResult, overrides, root)``; tests must not write to this
-    lake (copy it with ``shutil.copytree`` first).
+    It starts from a copy of ``base_lake`` (whose run did ingest, clean and features), so the
+    run here skips those stages and runs every other one. Tests must not write to this lake
+    (copy it with :func:`copy_lake` first).
     """
     from marketlab.pipeline_runner import run_pipeline
 
     root = session_tmp / "pipeline"
-    overrides = pipeline_overrides(root)
+    overrides = copy_lake(base_lake.root, base_lake.overrides, root)
     result = run_pipeline(str(ROOT / "conf" / "test.yaml"), overrides)
     assert result.exit_code == 0, [(s.stage, s.status, s.message) for s in result.stages]
-    return load_settings(ROOT / "conf" / "test.yaml", list(overrides)), result, overrides, root
+    return PipelineLake(load_settings(ROOT / "conf" / "test.yaml", list(overrides)), result, overrides, root,
+                        base_lake)
