@@ -34,6 +34,7 @@ from marketlab.recommend.params import RecommendParams
 from marketlab.report.params import ReportParams
 from marketlab.segments.params import SegmentsParams
 from marketlab.strategy.params import StrategyParams
+from marketlab.value.params import ValueParams
 
 from marketlab.params_base import StrictModel
 
@@ -186,6 +187,7 @@ class JobsSettings(StrictModel):
     strategy: StrategyParams = Field(default_factory=StrategyParams)
     evaluation: EvaluationParams = Field(default_factory=EvaluationParams)
     report: ReportParams = Field(default_factory=ReportParams)
+    value: ValueParams = Field(default_factory=ValueParams)
 
 
 class Settings(StrictModel):

@@ -26,8 +26,8 @@ def simulate_block(ids: np.ndarray, bg: BGNBD, gg: GammaGamma, start: dt.date, d
                    max_repeats: int = 60) -> pd.DataFrame:
     """Order lines (one per purchase) of customers ``ids`` whose first purchase is uniform in the first half of the window.
 
-    A customer buys at Poisson rate lambda ~ Gamma(r, alpha) and, after each purchase,
-    drops out with probability p ~ Beta(a, b); each purchase is worth z ~ Gamma(p_gg, nu)
+    A customer buys at Poisson rate lambda ~ Gamma(r, alpha) and drops out with probability
+    p ~ Beta(a, b) right after each repeat purchase; each purchase is worth z ~ Gamma(p_gg, nu)
     with nu ~ Gamma(q, gamma) per customer. At most ``max_repeats`` repeat purchases.
     """
     rng = np.random.default_rng([seed, int(ids[0]) if len(ids) else 0])
@@ -36,7 +36,9 @@ def simulate_block(ids: np.ndarray, bg: BGNBD, gg: GammaGamma, start: dt.date, d
     drop = rng.beta(bg.a, bg.b, n)
     nu = rng.gamma(gg.q, 1.0 / gg.gamma, n)
     first = rng.integers(0, max(days // 2, 1), n).astype(float)
-    alive_repeats = np.minimum(rng.geometric(drop) - 1, max_repeats)
+    # Dropout happens only right after a repeat purchase (FHL 2005: x = 0 means alive), so the
+    # repeat purchase after which the customer drops is geometric on 1, 2, ...
+    alive_repeats = np.minimum(rng.geometric(drop), max_repeats)
     gaps = rng.exponential(1.0, (n, max_repeats)) / np.maximum(lam, 1e-12)[:, None]
     times = first[:, None] + np.cumsum(gaps, axis=1)
     keep = (np.arange(1, max_repeats + 1)[None, :] <= alive_repeats[:, None]) & (times < days)
