@@ -22,6 +22,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -41,6 +42,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--driver-memory", default="3g")
     args = ap.parse_args()
 
     from marketlab.config import load_settings
@@ -54,7 +56,8 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_clv_"))
     st = load_settings(ROOT / "conf" / "test.yaml", [f"lake_root={tmp / 'lake'}", f"spark.master={args.master}",
-                                                    "spark.conf.spark.sql.shuffle.partitions=8"])
+                                                    "spark.conf.spark.sql.shuffle.partitions=8",
+                                                    f"spark.conf.spark.driver.memory={args.driver_memory}"])
     spark = get_spark(st)
     lake = Lake(spark, st)
     true_bg, true_gg = M.BGNBD(0.6, 12.0, 0.8, 3.0), M.GammaGamma(6.0, 4.0, 15.0)
@@ -66,8 +69,6 @@ def main() -> None:
     t_gen = time.perf_counter() - t0
     params = ValueParams(results_table=None)
     end = lines.agg({"date": "max"}).first()[0].toordinal() + 1
-    import datetime as dt
-
     as_of = dt.date.fromordinal(end)
 
     t0 = time.perf_counter()

@@ -19,8 +19,9 @@ def main(ctx: JobContext) -> dict:
     with job_run(ctx.settings, "value", ctx.lake, params={"value": params.model_dump()}):
         res = value.run(ctx.lake, params)
         ev = res.evaluation
-        mlflow.log_metrics({f"fit.{k}": v for k, v in res.fit.bgnbd.as_dict().items()})
-        mlflow.log_metrics({f"fit.{k}": v for k, v in res.fit.gamma_gamma.as_dict().items() if k != "n_customers"})
+        for name, model in (("bgnbd", res.fit.bgnbd), ("gamma_gamma", res.fit.gamma_gamma)):
+            mlflow.log_metrics({(f"fit.{name}.{k}" if k in ("log_likelihood", "n_customers") else f"fit.{k}"): v
+                                for k, v in model.as_dict().items()})
         mlflow.log_metrics({f"holdout.{k}": v for k, v in ev.metrics.items()})
         mlflow.log_metrics({"n_customers": res.n_customers, "holdout.n_customers": ev.n_customers,
                             **{f"dropped_lines.{k}": v for k, v in res.dropped.items()},
