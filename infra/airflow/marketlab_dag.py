@@ -145,6 +145,15 @@ with DAG(
         conf=SPARK_CONF,
         doc_md="next campaign wave: chosen actions + random holdout",
     )
+    value = SparkSubmitOperator(
+        task_id="value",
+        name="marketlab-value",
+        application=f"{MARKETLAB_HOME}/jobs/value.py",
+        application_args=["--conf", CONF],
+        py_files=WHEEL,
+        conf=SPARK_CONF,
+        doc_md="BG/NBD + Gamma-Gamma customer lifetime value, holdout-evaluated",
+    )
     report = SparkSubmitOperator(
         task_id="report",
         name="marketlab-report",
@@ -167,6 +176,7 @@ with DAG(
     effect >> strategy
     evaluation >> strategy
     strategy >> export
+    clean >> value
     behaviour >> report
     recommend >> report
     inventory >> report

@@ -35,6 +35,7 @@ from marketlab.report.params import ReportParams
 from marketlab.segments.params import SegmentsParams
 from marketlab.simulator.params import SimulatorParams
 from marketlab.strategy.params import StrategyParams
+from marketlab.value.params import ValueParams
 
 from marketlab.errors import ConfError
 from marketlab.params_base import StrictModel
@@ -190,6 +191,7 @@ class JobsSettings(StrictModel):
     export: ExportParams = Field(default_factory=ExportParams)
     report: ReportParams = Field(default_factory=ReportParams)
     simulator: SimulatorParams = Field(default_factory=SimulatorParams)
+    value: ValueParams = Field(default_factory=ValueParams)
 
 
 class Settings(StrictModel):

@@ -72,6 +72,8 @@ STAGES: tuple[Stage, ...] = (
           expected_s=20, description="budgeted action per customer + off-policy evaluation"),
     Stage("export", ("gold.strategy", "silver.campaign_log"), ("gold.campaign_export",),
           expected_s=5, description="next campaign wave: chosen actions + random holdout", params=("export", "evaluation")),
+    Stage("value", ("silver.order_lines", "quality.results"), ("gold.customer_value",),
+          expected_s=30, description="BG/NBD + Gamma-Gamma customer lifetime value, holdout-evaluated"),
     Stage("report", ("ops.ingest_log", "quality.results", "silver._audit", "silver.order_lines", "silver.campaign_log",
                      "gold.customer_features",
                      "gold.segment_profiles", "gold.purchase_intent", "gold.recommendations", "gold.demand_daily",
