@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
@@ -203,6 +204,7 @@ def early_stopping(score: Callable[[Any], float], patience: int, rank: int, chec
                 self.best, self.best_epoch, self.wait = value, epoch, 0
                 self.best_weights = [np.asarray(w) for w in self.model.get_weights()]
                 if checkpoint_path and rank == 0:
+                    os.makedirs(os.path.dirname(checkpoint_path) or ".", exist_ok=True)
                     np.savez(checkpoint_path, *self.best_weights)
             else:
                 self.wait += 1
