@@ -33,6 +33,7 @@ from marketlab.quality.params import QualityParams
 from marketlab.recommend.params import RecommendParams
 from marketlab.report.params import ReportParams
 from marketlab.segments.params import SegmentsParams
+from marketlab.sequence.params import SequenceParams
 from marketlab.strategy.params import StrategyParams
 
 from marketlab.params_base import StrictModel
@@ -186,6 +187,7 @@ class JobsSettings(StrictModel):
     strategy: StrategyParams = Field(default_factory=StrategyParams)
     evaluation: EvaluationParams = Field(default_factory=EvaluationParams)
     report: ReportParams = Field(default_factory=ReportParams)
+    sequence: SequenceParams = Field(default_factory=SequenceParams)
 
 
 class Settings(StrictModel):

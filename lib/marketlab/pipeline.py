@@ -63,6 +63,8 @@ STAGES: tuple[Stage, ...] = (
           expected_s=20, description="budgeted action per customer + off-policy evaluation"),
     Stage("export", ("gold.strategy", "silver.campaign_log"), ("gold.campaign_export",),
           expected_s=5, description="next campaign wave: chosen actions + random holdout"),
+    Stage("sequence", ("gold.customer_sequences",), ("gold.sequence_scores",),
+          expected_s=120, description="sequence Transformer + Mult-VAE (Horovod) vs baselines, next items + P(buy)"),
     Stage("report", ("ops.ingest_log", "quality.results", "silver._audit", "silver.order_lines", "silver.campaign_log",
                      "gold.customer_features",
                      "gold.segment_profiles", "gold.purchase_intent", "gold.recommendations", "gold.demand_daily",

@@ -201,8 +201,8 @@ def _evaluate_at(frame, vocab, models, pop, sim, as_of: int, end: int, params: S
     return per, cover
 
 
-def run(lake: Lake, params: SequenceParams, launcher: Launcher | None = None, work_uri: str | None = None
-        ) -> SequenceResult:
+def run(lake: Lake, params: SequenceParams, launcher: Launcher | None = None, work_uri: str | None = None,
+        checkpoint_path: str | None = None) -> SequenceResult:
     """Train, evaluate and score the sequence models.
 
     Args:
@@ -211,6 +211,8 @@ def run(lake: Lake, params: SequenceParams, launcher: Launcher | None = None, wo
         launcher: Training launcher (default: the one of ``params.train.backend``).
         work_uri: Folder for the staged histories and checkpoints of this run (default:
             ``<lake_root>/<staging_dir>/run``); the caller removes it.
+        checkpoint_path: Local or mounted folder for the best weights of each model
+            (default: ``<lake_root>/<checkpoint_dir>``).
 
     Returns:
         Evaluation tables, the trained models, and the output rows (not yet written).
@@ -235,7 +237,7 @@ def run(lake: Lake, params: SequenceParams, launcher: Launcher | None = None, wo
 
     t0 = time.perf_counter()
     # Rank 0 writes the best weights there with numpy (a local or mounted path).
-    ckpt = f"{work}/checkpoints".replace("file://", "").replace("file:", "")
+    ckpt = (checkpoint_path or f"{root}/{params.checkpoint_dir}").replace("file://", "").replace("file:", "")
     models = _train(spark, launcher, params, split, vocab, staged, f"{work}/histories", ckpt)
     t["train"] = time.perf_counter() - t0
 
