@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20, help="steps per epoch of the throughput runs (3 epochs)")
     ap.add_argument("--evaluate", action="store_true", help="also run the whole workflow on the real data")
     ap.add_argument("--epochs", type=int, default=6, help="most epochs of the --evaluate run")
+    ap.add_argument("--backends", default="horovod,tf-distribute", help="backends of the throughput runs ('' for none)")
     ap.add_argument("--conf", default=str(ROOT / "conf/local.yaml"))
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-sequence-"))
@@ -69,11 +70,11 @@ def main() -> None:
                      "batch_per_worker": params.train.batch_size, "split": split.describe()}
     print(f"{n_customers} customers, {len(vocab.items)} items, split {split.describe()}; {slots} task slots")
     trained = {}
-    for backend in ("horovod", "tf-distribute"):
+    for backend in [b for b in args.backends.split(",") if b]:
         for n in (1, 2):
             if n > slots:
                 continue
-            p = params.model_copy(update={"shuffle_test": False, "train": params.train.model_copy(update={
+            p = params.model_copy(update={"shuffle_test": False, "models": ["transformer"], "train": params.train.model_copy(update={
                 "backend": backend, "num_workers": n, "epochs": 3, "patience": 3, "max_steps_per_epoch": args.steps})})
             uri = str(tmp / f"stage-{backend}-{n}")
             staged = data.stage(hist, split, n, uri)
@@ -90,7 +91,7 @@ def main() -> None:
                       f"({args.steps} steps), replicas identical {m.replicas_identical}")
             figures[f"{backend}.{n}.launch_s"] = round(wall, 1)
             trained = models
-        for kind in params.models:
+        for kind in ["transformer"]:
             one, two = figures.get(f"{backend}.1.{kind}.samples_per_s"), figures.get(f"{backend}.2.{kind}.samples_per_s")
             if one and two:
                 figures[f"{backend}.{kind}.efficiency"] = round(two / (2 * one), 3)

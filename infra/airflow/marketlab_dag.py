@@ -145,6 +145,15 @@ with DAG(
         conf=SPARK_CONF,
         doc_md="next campaign wave: chosen actions + random holdout",
     )
+    sequence = SparkSubmitOperator(
+        task_id="sequence",
+        name="marketlab-sequence",
+        application=f"{MARKETLAB_HOME}/jobs/sequence.py",
+        application_args=["--conf", CONF],
+        py_files=WHEEL,
+        conf=SPARK_CONF,
+        doc_md="sequence Transformer + Mult-VAE (Horovod) vs baselines, next items + P(buy)",
+    )
     report = SparkSubmitOperator(
         task_id="report",
         name="marketlab-report",
@@ -167,6 +176,7 @@ with DAG(
     effect >> strategy
     evaluation >> strategy
     strategy >> export
+    features >> sequence
     behaviour >> report
     recommend >> report
     inventory >> report
