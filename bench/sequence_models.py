@@ -29,8 +29,7 @@ from marketlab import constants as C  # noqa: E402
 from marketlab.config import load_settings  # noqa: E402
 from marketlab.features.build import customer_sequences  # noqa: E402
 from marketlab.sequence import data  # noqa: E402
-from marketlab.sequence.params import SequenceParams  # noqa: E402
-from marketlab.sequence.run import _train, model_config, popularity, run  # noqa: E402
+from marketlab.sequence.run import popularity, run, train_models  # noqa: E402
 from marketlab.sequence.score import Served, score_all  # noqa: E402
 from marketlab.spark import get_spark  # noqa: E402
 from marketlab.tables import Lake  # noqa: E402
@@ -79,7 +78,7 @@ def main() -> None:
             uri = str(tmp / f"stage-{backend}-{n}")
             staged = data.stage(hist, split, n, uri)
             t0 = time.perf_counter()
-            models = _train(spark, get_launcher(backend), p, split, vocab, staged, uri, str(tmp / "ckpt"))
+            models = train_models(spark, get_launcher(backend), p, split, vocab, staged, uri, str(tmp / "ckpt"))
             wall = time.perf_counter() - t0
             for kind, m in models.items():
                 r = m.results

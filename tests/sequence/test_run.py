@@ -13,8 +13,8 @@ from marketlab.tables import Lake
 from sequence.conftest import synthetic_sequences, to_spark
 
 TINY = {"transformer": {"max_len": 12, "dim": 16, "heads": 2, "blocks": 1, "dropout": 0.0},
-        "vae": {"hidden": 16, "latent": 8},
-        "train": {"epochs": 8, "patience": 2, "batch_size": 32, "learning_rate": 0.005, "max_steps_per_epoch": 6,
+        "models": ["transformer"],  # the VAE trains in test_train_local and through tf-distribute in tests/training
+        "train": {"epochs": 6, "patience": 2, "batch_size": 32, "learning_rate": 0.005, "max_steps_per_epoch": 6,
                   "start_timeout_s": 240},
         "bootstrap": 100, "item_cf_neighbours": 10}
 
@@ -34,18 +34,18 @@ def result(spark, tmp_path_factory):
 
 def test_every_model_trained_in_sync_and_stopped_on_validation(result):
     res, *_ = result
-    assert set(res.models) == {"transformer", "vae", "transformer_shuffled"}
+    assert set(res.models) == {"transformer", "transformer_shuffled"}
     for m in res.models.values():
         assert [r.rank for r in m.results] == [0, 1] and m.replicas_identical
         assert len({r.extra["pid"] for r in m.results}) == 2
         val = m.results[0].extra["val_score"]
-        assert m.best_epoch == int(np.argmin(val)) and len(val) == len(m.loss if hasattr(m, "loss") else m.results[0].loss)
+        assert m.best_epoch == int(np.argmin(val)) and len(val) == len(m.results[0].loss)
     assert (result[4] / "ckpt" / "transformer.npz").exists()
 
 
 def test_evaluation_has_every_model_with_cis_and_order_matters(result):
     res, *_ = result
-    models = {"transformer", "transformer_shuffled", "vae", "popular", "repeat", "itemcf"}
+    models = {"transformer", "transformer_shuffled", "popular", "repeat", "itemcf"}
     assert set(res.test["model"]) == models == set(res.validation["model"])
     for row in res.test.to_dict("records"):
         assert row["ndcg_at_10_lo"] <= row["ndcg_at_10"] <= row["ndcg_at_10_hi"]

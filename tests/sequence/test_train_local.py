@@ -71,3 +71,13 @@ def test_transformer_learns_the_planted_order(staged, tmp_path):
     spec = dataclasses.replace(_spec(staged, "transformer", tmp_path, epochs=10), buy_weight=0.0)
     res = spec.train(Distribution())
     assert min(res.extra["val_score"]) < 0.6 * np.log(len(spec.vocabulary))
+
+
+def test_driver_counts_the_examples_the_workers_build(spark, staged):
+    from marketlab.sequence.train import histories, read_staged, vae_examples
+
+    split, vocab, uri = staged
+    counts = data.examples_per_shard(spark.read.parquet(uri), split, 1)
+    hs = histories(read_staged(uri, 0), vocab.items)
+    x, y, _ = transformer_examples(hs, 12, split.val_cutoff, 30)
+    assert counts == {"transformer": [len(y["buy"])], "vae": [len(vae_examples(hs, vocab.size, split.val_cutoff))]}

@@ -125,14 +125,12 @@ def stage(hist: DataFrame, split: Split, num_workers: int, uri: str) -> DataFram
     return hist.sparkSession.read.parquet(uri)
 
 
-def examples_per_shard(staged: DataFrame, kind: str, split: Split, num_workers: int) -> list[int]:
-    """Training examples each shard yields (what :mod:`marketlab.sequence.train` builds there)."""
+def examples_per_shard(staged: DataFrame, split: Split, num_workers: int) -> dict[str, list[int]]:
+    """Training examples each shard yields per model kind (what :mod:`marketlab.sequence.train` builds there)."""
     n_fit = F.size(F.filter(DAYS, lambda d: d < F.lit(split.val_cutoff)))
     n_anchor = F.size(F.filter(DAYS, lambda d: d < F.lit(split.val_cutoff - split.horizon)))
-    if kind == "vae":
-        per = (n_fit >= 1).cast("int")
-    else:
-        per = (n_fit >= 2).cast("int") + (n_anchor >= 1).cast("int")
-    rows = staged.groupBy(SHARD).agg(F.sum(per).alias("n")).collect()
-    got = {r[SHARD]: int(r["n"] or 0) for r in rows}
-    return [got.get(s, 0) for s in range(num_workers)]
+    rows = staged.groupBy(SHARD).agg(
+        F.sum((n_fit >= 1).cast("int")).alias("vae"),
+        F.sum((n_fit >= 2).cast("int") + (n_anchor >= 1).cast("int")).alias("transformer")).collect()
+    got = {r[SHARD]: r for r in rows}
+    return {kind: [int(got[s][kind] or 0) if s in got else 0 for s in range(num_workers)] for kind in ("vae", "transformer")}

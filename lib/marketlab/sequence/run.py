@@ -128,15 +128,21 @@ def popularity(hist: DataFrame, vocab: encode.Vocabulary, before_day: int) -> np
     return pop
 
 
-def _train(spark, launcher: Launcher, params: SequenceParams, split: data.Split, vocab: encode.Vocabulary,
-           staged: DataFrame, stage_uri: str, checkpoint_dir: str) -> dict[str, TrainedSequenceModel]:
+def train_models(spark, launcher: Launcher, params: SequenceParams, split: data.Split, vocab: encode.Vocabulary,
+                 staged: DataFrame, stage_uri: str, checkpoint_dir: str) -> dict[str, TrainedSequenceModel]:
+    """Train every configured model (and the shuffle test's Transformer) in one ``run_many``.
+
+    Raises:
+        BadInputError: A shard without examples (too few customers for the workers).
+    """
     tp, w = params.train, params.train.num_workers
     plan = [(k, False) for k in params.models]
     if params.shuffle_test and "transformer" in params.models:
         plan.append(("transformer", True))
     specs, meta = [], []
+    counts = data.examples_per_shard(staged, split, w)
     for kind, shuffle in plan:
-        per_shard = data.examples_per_shard(staged, kind, split, w)
+        per_shard = counts[kind]
         if min(per_shard) == 0:
             raise BadInputError(f"sequence: a training shard has no {kind} example ({per_shard} per shard for {w} workers); "
                                 "too few customers with history before the validation cutoff")
@@ -238,7 +244,7 @@ def run(lake: Lake, params: SequenceParams, launcher: Launcher | None = None, wo
     t0 = time.perf_counter()
     # Rank 0 writes the best weights there with numpy (a local or mounted path).
     ckpt = (checkpoint_path or f"{root}/{params.checkpoint_dir}").replace("file://", "").replace("file:", "")
-    models = _train(spark, launcher, params, split, vocab, staged, f"{work}/histories", ckpt)
+    models = train_models(spark, launcher, params, split, vocab, staged, f"{work}/histories", ckpt)
     t["train"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
