@@ -28,7 +28,7 @@ from pyspark.sql import functions as F  # noqa: E402
 
 from marketlab.config import load_settings  # noqa: E402
 from marketlab.forecast import prep  # noqa: E402
-from marketlab.forecast.launch import get_launcher, task_slots  # noqa: E402
+from marketlab.training.launch import get_launcher, task_slots  # noqa: E402
 from marketlab.forecast.params import ForecastParams  # noqa: E402
 from marketlab.forecast.run import prepare, train_at  # noqa: E402
 from marketlab.forecast.series import complete_calendar, series_profile  # noqa: E402

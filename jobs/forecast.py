@@ -9,7 +9,7 @@ import datetime as dt
 import shutil
 
 from marketlab.forecast import logging_mlflow as ml
-from marketlab.forecast.launch import LaunchError, get_launcher
+from marketlab.training.launch import LaunchError, get_launcher
 from marketlab.forecast.run import ForecastInputError, backtest_and_forecast, backtest_table, forecast_table, prepare, status_counts
 from marketlab.runtime import JobContext, JobError, main_guard
 from marketlab.tracking import job_run

@@ -154,6 +154,15 @@ with DAG(
         conf=SPARK_CONF,
         doc_md="BG/NBD + Gamma-Gamma customer lifetime value, holdout-evaluated",
     )
+    sequence = SparkSubmitOperator(
+        task_id="sequence",
+        name="marketlab-sequence",
+        application=f"{MARKETLAB_HOME}/jobs/sequence.py",
+        application_args=["--conf", CONF],
+        py_files=WHEEL,
+        conf=SPARK_CONF,
+        doc_md="sequence Transformer + Mult-VAE (Horovod) vs baselines, next items + P(buy)",
+    )
     report = SparkSubmitOperator(
         task_id="report",
         name="marketlab-report",
@@ -177,6 +186,7 @@ with DAG(
     evaluation >> strategy
     strategy >> export
     clean >> value
+    features >> sequence
     behaviour >> report
     recommend >> report
     inventory >> report

@@ -34,6 +34,7 @@ from marketlab.recommend.params import RecommendParams
 from marketlab.report.params import ReportParams
 from marketlab.segments.params import SegmentsParams
 from marketlab.simulator.params import SimulatorParams
+from marketlab.sequence.params import SequenceParams
 from marketlab.strategy.params import StrategyParams
 from marketlab.value.params import ValueParams
 
@@ -192,6 +193,7 @@ class JobsSettings(StrictModel):
     report: ReportParams = Field(default_factory=ReportParams)
     simulator: SimulatorParams = Field(default_factory=SimulatorParams)
     value: ValueParams = Field(default_factory=ValueParams)
+    sequence: SequenceParams = Field(default_factory=SequenceParams)
 
 
 class Settings(StrictModel):

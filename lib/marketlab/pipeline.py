@@ -74,6 +74,8 @@ STAGES: tuple[Stage, ...] = (
           expected_s=5, description="next campaign wave: chosen actions + random holdout", params=("export", "evaluation")),
     Stage("value", ("silver.order_lines", "quality.results"), ("gold.customer_value",),
           expected_s=30, description="BG/NBD + Gamma-Gamma customer lifetime value, holdout-evaluated"),
+    Stage("sequence", ("gold.customer_sequences",), ("gold.sequence_scores",),
+          expected_s=120, description="sequence Transformer + Mult-VAE (Horovod) vs baselines, next items + P(buy)"),
     Stage("report", ("ops.ingest_log", "quality.results", "silver._audit", "silver.order_lines", "silver.campaign_log",
                      "gold.customer_features",
                      "gold.segment_profiles", "gold.purchase_intent", "gold.recommendations", "gold.demand_daily",

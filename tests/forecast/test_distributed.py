@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from marketlab.forecast import prep
-from marketlab.forecast.launch import LaunchError, get_launcher
+from marketlab.training.launch import LaunchError, get_launcher
 from marketlab.forecast.series import complete_calendar, series_profile
 from marketlab.forecast.train import TrainSpec
 from forecast.conftest import synthetic_demand

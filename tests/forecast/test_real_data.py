@@ -10,7 +10,7 @@ import math
 import pytest
 from pyspark.sql import functions as F
 
-from marketlab.forecast.launch import get_launcher
+from marketlab.training.launch import get_launcher
 from marketlab.forecast.params import ForecastParams
 from marketlab.forecast.run import prepare, run_backtest
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from marketlab.forecast.train import training_dataset
+from marketlab.training.worker import training_dataset
 
 
 def _windows(n: int = 50, window: int = 6, features: int = 3, horizon: int = 2):

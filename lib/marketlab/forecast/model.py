@@ -7,10 +7,11 @@ TensorFlow is imported lazily: the driver of a job that only plans work needs no
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
+
+from marketlab.training.worker import weights_digest  # noqa: F401  (re-exported: forecast's callers)
 
 QUANTILES = (0.5, 0.9)
 
@@ -61,14 +62,6 @@ def model_config(window: int, n_features: int, horizon: int, lstm_units: int, de
     """The arguments of :func:`build_model` (sent with the weights to inference tasks)."""
     return dict(window=window, n_features=n_features, horizon=horizon, lstm_units=lstm_units,
                 dense_units=dense_units, seed=seed)
-
-
-def weights_digest(weights: Sequence[np.ndarray]) -> str:
-    """sha256 of the weights' bytes: equal digests = bit-identical replicas."""
-    h = hashlib.sha256()
-    for w in weights:
-        h.update(np.ascontiguousarray(w, dtype=np.float32).tobytes())
-    return h.hexdigest()
 
 
 def predict_quantiles(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:

@@ -22,12 +22,13 @@ from pyspark.sql import functions as F
 from marketlab.constants import DATE, ITEM_ID, WAREHOUSE
 from marketlab.forecast import prep
 from marketlab.forecast.backtest import METRICS, mase_gain_ci, per_series_errors, summarize
-from marketlab.forecast.launch import Launcher
+from marketlab.training.launch import Launcher
 from marketlab.forecast.model import model_config
 from marketlab.forecast.params import ForecastParams
 from marketlab.forecast.predict import baseline_forecasts, lstm_forecasts
 from marketlab.forecast.series import ALL_ZERO, FLAGS, NOT_SELECTED, OK, SERIES_ID, STATUS, TOO_SHORT, complete_calendar, series_profile
-from marketlab.forecast.train import TrainSpec, WorkerResult
+from marketlab.forecast.train import TrainSpec
+from marketlab.training.worker import WorkerResult
 from marketlab.forecast.windows import N_FEATURES
 
 log = logging.getLogger(__name__)

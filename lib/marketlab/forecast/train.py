@@ -8,13 +8,13 @@ training row passes through the Spark driver.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
 
 import numpy as np
+
+from marketlab.training.worker import Distribution, WorkerResult, training_dataset
 
 
 @dataclass(frozen=True)
@@ -51,59 +51,9 @@ class TrainSpec:
     use_gpu: bool = True
     threads: int = 0
 
-
-@dataclass
-class WorkerResult:
-    """What one worker hands back to the driver (small: weights of a tiny model, figures)."""
-
-    rank: int
-    size: int
-    backend: str
-    weights: list[np.ndarray]
-    digest: str
-    loss: list[float]
-    n_samples: int
-    samples_trained: int
-    train_seconds: float
-    device: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def samples_per_second(self) -> float:
-        """This worker's samples per second over the whole ``fit`` (graph tracing included)."""
-        return self.samples_trained / self.train_seconds if self.train_seconds > 0 else float("nan")
-
-    @property
-    def steady_samples_per_second(self) -> float:
-        """Samples per second of the epochs after the first (tracing and warm-up excluded)."""
-        ep = self.extra.get("epoch_seconds", [])[1:]
-        per_epoch = self.samples_trained / max(len(self.loss), 1)
-        return per_epoch * len(ep) / sum(ep) if ep and sum(ep) > 0 else self.samples_per_second
-
-
-class Distribution:
-    """Hooks a backend gives the training function. The default is a single process."""
-
-    name = "local"
-
-    def __init__(self) -> None:
-        self.rank, self.size = 0, 1
-
-    def scope(self) -> contextlib.AbstractContextManager:
-        """Context in which the model and optimizer are created."""
-        return contextlib.nullcontext()
-
-    def optimizer(self, opt):
-        """Wrap the optimizer (gradient all-reduce where the backend does it there)."""
-        return opt
-
-    def callbacks(self) -> list:
-        """Keras callbacks (initial weight broadcast, metric averaging)."""
-        return []
-
-    def dataset(self, make: Callable[[], Any]):
-        """Turn the per-worker dataset factory into what ``fit`` consumes."""
-        return make()
+    def train(self, dist: Distribution, device: str = "cpu") -> WorkerResult:
+        """The launchers' entry point (:class:`marketlab.training.worker.TrainTask`)."""
+        return train_lstm(self, dist, device)
 
 
 def read_shard(uri: str, rank: int):
@@ -115,59 +65,6 @@ def read_shard(uri: str, rank: int):
         path = path[len("file:"):].replace("///", "/", 1) if path.startswith("file:///") else path[len("file:"):]
     table = ds.dataset(path, format="parquet").to_table(columns=["series_id", "date", "z", "scale", "zero_share"])
     return table.to_pandas()
-
-
-def set_threads(threads: int) -> None:
-    """Limit TensorFlow's CPU thread pools; must run before TensorFlow's runtime starts."""
-    import tensorflow as tf
-
-    if threads > 0:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        # Two inter-op threads at least: a blocking collective (all-reduce) must not hold
-        # the only thread that could run the op it waits for.
-        tf.config.threading.set_inter_op_parallelism_threads(max(threads, 2))
-
-
-def pin_gpu(local_rank: int, use_gpu: bool) -> str:
-    """Make one GPU visible to this worker (by local rank) or hide all; returns the device."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if not use_gpu or not gpus:
-        if gpus:
-            tf.config.set_visible_devices([], "GPU")
-        return "cpu"
-    gpu = gpus[local_rank % len(gpus)]
-    tf.config.set_visible_devices(gpu, "GPU")
-    tf.config.experimental.set_memory_growth(gpu, True)
-    return f"gpu:{gpu.name}"
-
-
-def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
-    """Endless shuffled batches of one worker's windows (``fit`` bounds each epoch by steps).
-
-    Args:
-        x: Input windows ``(n, window, features)``.
-        y: Targets ``(n, horizon)``.
-        batch_size: Batch size; the last partial batch of a pass is dropped so every
-            step has the same shape on every worker.
-        seed: Shuffle seed (the base seed plus the worker's rank).
-
-    Returns:
-        A ``tf.data.Dataset`` of ``(x, y)`` batches.
-    """
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    ds = ds.shuffle(min(len(x), 100_000), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.repeat().batch(batch_size, drop_remainder=True).prefetch(2)
-    # No autotuning: nothing here is AUTOTUNE, and its optimisation thread is only joined
-    # when the iterator is destroyed at the end of ``fit``, after waiting out its current
-    # period (which doubles up to 60 s). That made ``fit`` return 17-18 s after the last
-    # epoch at full scale, with both cores idle.
-    opts = tf.data.Options()
-    opts.autotune.enabled = False
-    return ds.with_options(opts)
 
 
 def train_lstm(spec: TrainSpec, dist: Distribution, device: str = "cpu") -> WorkerResult:

@@ -1,4 +1,8 @@
-"""Launch :func:`~marketlab.forecast.train.train_lstm` on N Spark tasks: two backends.
+"""Launch a training task on N Spark tasks: two backends, shared by every deep model.
+
+A task is any picklable :class:`~marketlab.training.worker.TrainTask` (the forecast LSTM's
+``TrainTask``, the sequence models' specs): the launcher starts the workers, hands each
+its :class:`~marketlab.training.worker.Distribution`, and calls ``task.train(dist, device)``.
 
 ``horovod``
     ``horovod.spark.run`` starts one Horovod process per Spark task; gradients are averaged
@@ -12,7 +16,7 @@
     only once per process and Spark reuses its Python workers; it also hands GPU memory
     back when training ends.
 
-Both return one :class:`~marketlab.forecast.train.WorkerResult` per rank. ``run_many``
+Both return one :class:`~marketlab.training.worker.WorkerResult` per rank. ``run_many``
 trains several models one after the other: Horovod in one launch (its start-up, ~12 s
 with TensorFlow's import on 2 cores, is paid once), tf.distribute in one launch each
 (its collective runtime cannot be set up twice in one process).
@@ -31,7 +35,7 @@ from typing import Protocol, Sequence
 
 from pyspark.sql import SparkSession
 
-from marketlab.forecast.train import Distribution, TrainSpec, WorkerResult, pin_gpu, set_threads, train_lstm
+from marketlab.training.worker import Distribution, TrainTask, WorkerResult, pin_gpu, set_threads
 
 BACKENDS = ("horovod", "tf-distribute")
 
@@ -45,11 +49,11 @@ class Launcher(Protocol):
 
     name: str
 
-    def run(self, spark: SparkSession, spec: TrainSpec, num_workers: int) -> list[WorkerResult]:
+    def run(self, spark: SparkSession, spec: TrainTask, num_workers: int) -> list[WorkerResult]:
         """Train; one result per rank, sorted by rank."""
         ...
 
-    def run_many(self, spark: SparkSession, specs: Sequence[TrainSpec], num_workers: int) -> list[list[WorkerResult]]:
+    def run_many(self, spark: SparkSession, specs: Sequence[TrainTask], num_workers: int) -> list[list[WorkerResult]]:
         """Train one model per spec, in order; per spec one result per rank, sorted by rank."""
         ...
 
@@ -99,7 +103,7 @@ class HorovodDistribution(Distribution):
         return [self.hvd.callbacks.BroadcastGlobalVariablesCallback(0), self.hvd.callbacks.MetricAverageCallback()]
 
 
-def horovod_worker(specs: Sequence[TrainSpec]) -> list[WorkerResult]:
+def horovod_worker(specs: Sequence[TrainTask]) -> list[WorkerResult]:
     """Entry point of one Horovod process: train one model per spec, in order."""
     import horovod.tensorflow.keras as hvd
     import tensorflow as tf
@@ -109,10 +113,10 @@ def horovod_worker(specs: Sequence[TrainSpec]) -> list[WorkerResult]:
     device = pin_gpu(hvd.local_rank(), specs[0].use_gpu)
     out = []
     for spec in specs:
-        # A fresh Keras state per model: layer names, and with train_lstm's reseeding the
+        # A fresh Keras state per model: layer names, and with the task's reseeding the
         # same initial weights and shuffles as a model trained in a process of its own.
         tf.keras.backend.clear_session()
-        out.append(train_lstm(spec, HorovodDistribution(hvd), device))
+        out.append(spec.train(HorovodDistribution(hvd), device))
     return out
 
 
@@ -147,10 +151,10 @@ class HorovodLauncher:
     def __init__(self, start_timeout_s: int = 300) -> None:
         self.start_timeout_s = start_timeout_s
 
-    def run(self, spark: SparkSession, spec: TrainSpec, num_workers: int) -> list[WorkerResult]:
+    def run(self, spark: SparkSession, spec: TrainTask, num_workers: int) -> list[WorkerResult]:
         return self.run_many(spark, [spec], num_workers)[0]
 
-    def run_many(self, spark: SparkSession, specs: Sequence[TrainSpec], num_workers: int) -> list[list[WorkerResult]]:
+    def run_many(self, spark: SparkSession, specs: Sequence[TrainTask], num_workers: int) -> list[list[WorkerResult]]:
         try:
             import horovod.spark
         except ImportError as exc:  # pragma: no cover - depends on the install
@@ -197,7 +201,7 @@ class MirroredDistribution(Distribution):
         return self.strategy.distribute_datasets_from_function(per_worker)
 
 
-def tf_distribute_child(spec: TrainSpec, rank: int) -> WorkerResult:
+def tf_distribute_child(spec: TrainTask, rank: int) -> WorkerResult:
     """Body of the child process of one barrier task (``TF_CONFIG`` already set)."""
     import tensorflow as tf
 
@@ -207,7 +211,7 @@ def tf_distribute_child(spec: TrainSpec, rank: int) -> WorkerResult:
             else tf.distribute.experimental.CommunicationImplementation.RING)
     strategy = tf.distribute.MultiWorkerMirroredStrategy(
         communication_options=tf.distribute.experimental.CommunicationOptions(implementation=impl))
-    return train_lstm(spec, MirroredDistribution(strategy, rank), device)
+    return spec.train(MirroredDistribution(strategy, rank), device)
 
 
 def _free_port(host: str) -> int:
@@ -216,7 +220,7 @@ def _free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def _barrier_task(spec: TrainSpec, timeout_s: int):
+def _barrier_task(spec: TrainTask, timeout_s: int):
     def run(_):
         import cloudpickle
         from pyspark import BarrierTaskContext
@@ -237,7 +241,7 @@ def _barrier_task(spec: TrainSpec, timeout_s: int):
             args_path, out_path = os.path.join(tmp, "in.pkl"), os.path.join(tmp, "out.pkl")
             with open(args_path, "wb") as fh:
                 cloudpickle.dump((spec, rank), fh)
-            proc = subprocess.run([sys.executable, "-m", "marketlab.forecast.launch", args_path, out_path], env=env,
+            proc = subprocess.run([sys.executable, "-m", "marketlab.training.launch", args_path, out_path], env=env,
                                   capture_output=True, text=True, timeout=timeout_s)
             if proc.returncode != 0:
                 raise RuntimeError(f"tf-distribute worker {rank} exited {proc.returncode}: {proc.stderr[-3000:]}")
@@ -257,7 +261,7 @@ class TfDistributeLauncher:
         self.start_timeout_s = start_timeout_s
         self.train_timeout_s = train_timeout_s
 
-    def run(self, spark: SparkSession, spec: TrainSpec, num_workers: int) -> list[WorkerResult]:
+    def run(self, spark: SparkSession, spec: TrainTask, num_workers: int) -> list[WorkerResult]:
         _check_slots(spark, num_workers)
         sc = spark.sparkContext
         rdd = sc.parallelize(range(num_workers), num_workers).barrier().mapPartitions(_barrier_task(spec, self.train_timeout_s))
@@ -269,7 +273,7 @@ class TfDistributeLauncher:
             raise LaunchError(f"tf-distribute training failed: {msg[cut:cut + 3000] if cut >= 0 else msg[-3000:]}") from exc
         return sorted(results, key=lambda r: r.rank)
 
-    def run_many(self, spark: SparkSession, specs: Sequence[TrainSpec], num_workers: int) -> list[list[WorkerResult]]:
+    def run_many(self, spark: SparkSession, specs: Sequence[TrainTask], num_workers: int) -> list[list[WorkerResult]]:
         return [self.run(spark, spec, num_workers) for spec in specs]
 
 
