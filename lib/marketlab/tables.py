@@ -142,3 +142,17 @@ class Lake:
         assert version is not None
         self.writes[name] = version
         return version
+
+    # --- exports: files that leave the lake ----------------------------------------------
+    def export_csv(self, df: DataFrame, name: str, part: str) -> str:
+        """Write ``df`` as one headed CSV file for a tool outside the lake (a send list).
+
+        The file sits in a Spark-style folder ``<path of name>_csv/<part>``, replaced as a whole.
+
+        Returns:
+            The folder written.
+        """
+        target = f"{self.path(name)}_csv/{part}"
+        df.coalesce(1).write.mode("overwrite").option("header", True).csv(target)
+        log.info("exported %s to %s", name, target)
+        return target

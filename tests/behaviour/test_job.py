@@ -8,7 +8,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import ROOT, make_settings
-from marketlab.runtime import JobContext, JobError
+from marketlab.behaviour.metrics import DegenerateDataError
+from marketlab.runtime import JobContext
 from marketlab.tables import Lake
 from marketlab.tracking import SPARK_MODEL_REQUIREMENTS, pinned_requirements
 
@@ -79,7 +80,7 @@ def test_one_class_sessions_give_a_job_error(spark, sessions, tmp_path):
     st = make_settings(tmp_path, SMALL)
     lake = Lake(spark, st)
     lake.write(sessions.where("label = 0"), "silver.sessions")
-    with pytest.raises(JobError, match="only one class"):
+    with pytest.raises(DegenerateDataError, match="only one class"):
         job.main(JobContext("behaviour", st, spark, lake, None))
 
 

@@ -7,7 +7,7 @@ from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
 from marketlab.behaviour import metrics as M
-from marketlab.runtime import JobError
+from marketlab.errors import BadInputError
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_one_class_test_set_is_a_clear_error(spark):
     df = spark.createDataFrame([(0, 0.2), (0, 0.7)], ["label", "probability_1"])
     with pytest.raises(M.DegenerateDataError, match="test set has only one class") as exc:
         M.evaluate_scores(df, 0.5)
-    assert isinstance(exc.value, JobError)
+    assert isinstance(exc.value, BadInputError)
 
 
 def test_threshold_sweep_matches_brute_force_and_picks_least_cost(preds, preds_df):

@@ -10,6 +10,7 @@ from sklift.metrics import qini_auc_score
 
 from marketlab.effect.data import EffectInputError, check_campaign, hash_split
 from marketlab.effect.fit import feature_importance, fit_arm_outcome, protocol_split
+from marketlab.effect.params import EffectParams
 
 
 def test_check_campaign_counts_and_errors(campaign, campaign_pdf):
@@ -37,8 +38,9 @@ def test_hash_split_is_stable_and_near_fraction(campaign):
 
 def test_learners_find_the_planted_effect(campaign):
     split = hash_split(campaign, 0.5, 42)
-    res = fit_arm_outcome(split, "Mens E-Mail", "visit", ["t_learner", "x_learner", "class_transformation"],
-                          "No E-Mail", base_model="logreg", ks=[0.3], bootstrap=0, calibration_bins=4)
+    res = fit_arm_outcome(split, "Mens E-Mail", "visit",
+                          EffectParams(learners=["t_learner", "x_learner", "class_transformation"],
+                                       base_model="logreg", ks=[0.3], bootstrap=0, calibration_bins=4))
     assert set(res.metrics) == {"t_learner", "x_learner", "class_transformation"}
     # The effect is planted on mens * newbie: every learner ranks those customers first.
     for name, m in res.metrics.items():
@@ -58,8 +60,9 @@ def test_x_learner_reuses_the_t_learners_outcome_models_with_the_same_prediction
     from marketlab.effect.learners import fit_learner
 
     split = hash_split(campaign, 0.5, 42)
-    res = fit_arm_outcome(split, "Mens E-Mail", "visit", ["t_learner", "x_learner"], "No E-Mail",
-                          base_model="logreg", max_iter=10, ks=[0.3], bootstrap=0, calibration_bins=4)
+    res = fit_arm_outcome(split, "Mens E-Mail", "visit",
+                          EffectParams(learners=["t_learner", "x_learner"],
+                                       base_model="logreg", max_iter=10, ks=[0.3], bootstrap=0, calibration_bins=4))
     t, x = res.learners["t_learner"], res.learners["x_learner"]
     assert all(x.models[r] is t.models[r] for r in ("mu0", "mu1"))  # not fitted twice
     data = arm_frame(split, "Mens E-Mail", "No E-Mail")
@@ -74,12 +77,14 @@ def test_x_learner_reuses_the_t_learners_outcome_models_with_the_same_prediction
 
 def test_spend_learners_and_sklift_cross_check_on_same_predictions(campaign, campaign_pdf):
     split = hash_split(campaign, 0.5, 42)
-    res = fit_arm_outcome(split, "Womens E-Mail", "spend", ["t_learner", "class_transformation"], "No E-Mail",
-                          base_model="gbt", max_iter=5, max_depth=3, ks=[0.3], bootstrap=0, calibration_bins=4)
+    res = fit_arm_outcome(split, "Womens E-Mail", "spend",
+                          EffectParams(learners=["t_learner", "class_transformation"],
+                                       base_model="gbt", max_iter=5, max_depth=3, ks=[0.3], bootstrap=0, calibration_bins=4))
     assert np.isfinite(res.metrics["t_learner"]["qini_auc"])
     # visit learner: recompute qini with sklift on the same held-out predictions
-    res_v = fit_arm_outcome(split, "Womens E-Mail", "visit", ["t_learner"], "No E-Mail", base_model="logreg",
-                            ks=[0.3], bootstrap=0, calibration_bins=4)
+    res_v = fit_arm_outcome(split, "Womens E-Mail", "visit",
+                          EffectParams(learners=["t_learner"],
+                                       base_model="logreg", ks=[0.3], bootstrap=0, calibration_bins=4))
     from marketlab.effect.data import TREATED_COL, arm_frame
 
     hold = arm_frame(split, "Womens E-Mail", "No E-Mail").where("is_holdout")
@@ -116,8 +121,9 @@ def test_random_forest_learners_rank_a_rare_outcome(campaign):
     same-class leaves, and on a rare outcome (conversion, ~4 %) the forest then predicts one
     constant for every row (Qini exactly 0)."""
     split = hash_split(campaign, 0.5, 42)
-    res = fit_arm_outcome(split, "Mens E-Mail", "conversion", ["t_learner", "class_transformation"], "No E-Mail",
-                          base_model="rf", max_iter=20, max_depth=4, ks=[0.3], bootstrap=0, calibration_bins=4)
+    res = fit_arm_outcome(split, "Mens E-Mail", "conversion",
+                          EffectParams(learners=["t_learner", "class_transformation"],
+                                       base_model="rf", max_iter=20, max_depth=4, ks=[0.3], bootstrap=0, calibration_bins=4))
     for name, m in res.metrics.items():
         assert m["qini_auc"] > 0.02, (name, m)  # a constant prediction gives exactly 0
     for name in ("t_learner", "class_transformation"):

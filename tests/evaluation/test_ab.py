@@ -8,6 +8,12 @@ from statsmodels.stats.proportion import proportions_ztest
 
 from marketlab.evaluation.ab import CampaignDataError, evaluate_campaign
 from marketlab.evaluation.export import build_campaign_export, latest_evaluations
+from marketlab.evaluation.params import EvaluationParams
+
+
+def params(**kw) -> EvaluationParams:
+    """Evaluation params of a test campaign: no segments, free contacts unless given."""
+    return EvaluationParams(**({"campaign": "c", "segment_columns": [], "default_cost_per_contact": 0.0} | kw))
 
 
 def synthetic_log(n=3000, seed=1):
@@ -30,9 +36,9 @@ def log_pd():
 
 @pytest.fixture(scope="module")
 def result(spark, log_pd):
-    return evaluate_campaign(spark.createDataFrame(log_pd), campaign="c1", control_arm="No E-Mail",
-                             segment_columns=["channel"], cost_of={"Mens E-Mail": 0.5, "Womens E-Mail": 0.25},
-                             margin_rate=0.4, min_segment_size=100)
+    return evaluate_campaign(spark.createDataFrame(log_pd), params(
+        campaign="c1", segment_columns=["channel"], cost_per_contact={"Mens E-Mail": 0.5, "Womens E-Mail": 0.25},
+        margin_rate=0.4, min_segment_size=100))
 
 
 def test_overall_rows_match_pandas_and_statsmodels(result, log_pd):
@@ -87,30 +93,28 @@ def test_segments_srm_and_shape(result, log_pd, spark):
 
 
 def test_small_segments_skipped_and_bad_input(spark, log_pd):
-    res = evaluate_campaign(spark.createDataFrame(log_pd), campaign="c", control_arm="No E-Mail",
-                            segment_columns=["channel"], min_segment_size=10_000)
+    res = evaluate_campaign(spark.createDataFrame(log_pd), params(segment_columns=["channel"], min_segment_size=10_000))
     assert set(res.rows.segment) == {"all"}
     assert "channel=Web:Mens E-Mail" in res.segments_skipped
     with pytest.raises(CampaignDataError, match="control arm"):
-        evaluate_campaign(spark.createDataFrame(log_pd), campaign="c", control_arm="Control")
+        evaluate_campaign(spark.createDataFrame(log_pd), params(control_arm="Control"))
     with pytest.raises(CampaignDataError, match="lacks column"):
-        evaluate_campaign(spark.createDataFrame(log_pd).drop("spend"), campaign="c", control_arm="No E-Mail")
+        evaluate_campaign(spark.createDataFrame(log_pd).drop("spend"), params())
     bad = log_pd.head(50).copy().astype({"visit": "float"})
     bad.loc[3, "visit"] = np.nan
     with pytest.raises(CampaignDataError, match="nulls"):
-        evaluate_campaign(spark.createDataFrame(bad).replace(float("nan"), None), campaign="c", control_arm="No E-Mail")
+        evaluate_campaign(spark.createDataFrame(bad).replace(float("nan"), None), params())
 
 
 def test_srm_flag_on_skewed_log(spark, log_pd):
     # Drop 40% of one arm's customers: a broken assignment the SRM check must catch.
     skew = log_pd[~((log_pd.treatment == "Mens E-Mail") & (log_pd.customer_id % 5 < 2))]
-    res = evaluate_campaign(spark.createDataFrame(skew), campaign="c", control_arm="No E-Mail")
+    res = evaluate_campaign(spark.createDataFrame(skew), params())
     assert res.srm.mismatch is True and res.rows.srm_mismatch.all()
 
 
 def test_bootstrap_spend_option(spark, log_pd):
-    res = evaluate_campaign(spark.createDataFrame(log_pd), campaign="c", control_arm="No E-Mail",
-                            spend_test="bootstrap", bootstrap_resamples=500, seed=3)
+    res = evaluate_campaign(spark.createDataFrame(log_pd), params(spend_test="bootstrap", bootstrap_resamples=500, seed=3))
     r = res.rows[(res.rows.metric == "spend_per_customer")].set_index("arm")
     assert set(r.test) == {"bootstrap_bca"}
     trt, ctrl = log_pd[log_pd.treatment == "Mens E-Mail"].spend, log_pd[log_pd.treatment == "No E-Mail"].spend

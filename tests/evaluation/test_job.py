@@ -9,7 +9,9 @@ from chispa import assert_df_equality
 from mlflow.tracking import MlflowClient
 
 from conftest import DATA, ROOT, make_settings
-from marketlab.runtime import JobContext, JobError
+from marketlab.errors import BadInputError
+from marketlab.evaluation.run import SampleRatioMismatchError
+from marketlab.runtime import JobContext
 from marketlab.tables import Lake
 
 from .test_ab import synthetic_log
@@ -75,8 +77,9 @@ def test_job_srm_gate(spark, tmp_path):
     st = make_settings(tmp_path, ["jobs.evaluation.fail_on_srm=true", "jobs.evaluation.segment_columns=[]"])
     lake = Lake(spark, st)
     lake.write(spark.createDataFrame(log), "silver.campaign_log")
-    with pytest.raises(JobError, match="sample-ratio mismatch"):
+    with pytest.raises(SampleRatioMismatchError, match="sample-ratio mismatch") as exc:
         run_job(lake, st)
+    assert isinstance(exc.value, BadInputError)
     assert not lake.exists("gold.campaign_evaluations")
 
 

@@ -10,7 +10,8 @@ import mlflow
 import pytest
 from pyspark.sql import functions as F
 
-from marketlab.runtime import JobContext, JobError
+from marketlab.forecast.run import ForecastInputError
+from marketlab.runtime import JobContext
 from marketlab.tables import Lake
 from marketlab.tracking import KERAS_MODEL_REQUIREMENTS, pinned_requirements
 from conftest import ROOT, make_settings
@@ -101,5 +102,5 @@ def test_too_little_history_is_a_job_error(spark, demand_df, tmp_path):
     main = job_main()
     ctx = _ctx(spark, tmp_path, ["jobs.forecast.n_cutoffs=30"])
     ctx.lake.write(demand_df, "gold.demand_daily")
-    with pytest.raises(JobError, match="no series has 28 days of history"):
+    with pytest.raises(ForecastInputError, match="no series has 28 days of history"):
         main(ctx)

@@ -18,7 +18,8 @@ from pyspark.sql import functions as F
 from conftest import ROOT, make_settings
 from marketlab.inventory.batch import solve_frame
 from marketlab.inventory.plan import backtest_problems
-from marketlab.runtime import JobContext, JobError
+from marketlab.errors import BadInputError
+from marketlab.runtime import JobContext
 from marketlab.tables import Lake
 
 START = dt.date(2011, 9, 1)
@@ -111,5 +112,5 @@ def test_forecast_required_but_missing_is_a_job_error(job_lake, tmp_path):
     main = job_main()
     st = job_lake.settings.model_copy(deep=True)
     st.jobs.inventory.forecast_source = "forecasts"
-    with pytest.raises(JobError, match="gold.forecasts does not exist"):
+    with pytest.raises(BadInputError, match="forecast_source=forecasts but table gold.forecasts does not exist"):
         main(ctx_for(job_lake, st))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from marketlab.recommend.params import AlsParams, RecommendParams
-from marketlab.recommend.run import random_hide_evaluation
+from marketlab.recommend.run import item_space, random_hide_evaluation
 
 
 @pytest.mark.slow
@@ -18,7 +18,8 @@ def test_random_hide_als_beats_published_auc_and_popularity(retail_frames, setti
     _, interactions, items = retail_frames
     p = RecommendParams(k_curve=[10])
     ckpt = settings.resolve(settings.lake_root) + "/_tmp/checkpoints/recommend-test"
-    flat, res = random_hide_evaluation(interactions, items, p, AlsParams(rank=32, max_iter=15), ckpt,
+    space = item_space(items, p, interactions)
+    flat, res = random_hide_evaluation(interactions, space, p, AlsParams(rank=32, max_iter=15), ckpt,
                                        user_col="user_id", models=("popular", "als"))
     pop, als = res["popular"], res["als"]
     assert pop["n_users"] == als["n_users"] == 4228

@@ -10,7 +10,9 @@ from mlflow.tracking import MlflowClient
 from pyspark.sql import functions as F
 
 from conftest import ROOT, make_settings
-from marketlab.runtime import JobContext, JobError
+from marketlab.effect.data import EffectInputError
+from marketlab.errors import BadInputError
+from marketlab.runtime import JobContext
 from marketlab.tables import Lake
 
 from effect.synthetic import synthetic_campaign
@@ -75,5 +77,6 @@ def test_effect_job_missing_arm_is_a_job_error(spark, tmp_path):
     lake = Lake(spark, settings)
     pdf = synthetic_campaign(600, seed=2)
     lake.write(spark.createDataFrame(pdf[pdf.treatment != "Womens E-Mail"]), "silver.campaign_log")
-    with pytest.raises(JobError, match=r"silver.campaign_log: arm\(s\) \['Womens E-Mail'\] missing"):
+    with pytest.raises(EffectInputError, match=r"silver.campaign_log: arm\(s\) \['Womens E-Mail'\] missing") as exc:
         _job("effect").main(JobContext("effect", settings, spark, lake, argparse.Namespace()))
+    assert isinstance(exc.value, BadInputError)

@@ -17,10 +17,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from marketlab import constants as C
-from marketlab.runtime import JobError
+from marketlab.errors import BadInputError
 
 
-class DegenerateDataError(JobError):
+class DegenerateDataError(BadInputError):
     """A split holds only one class (or no rows): the metric suite is undefined on it."""
 
 

@@ -19,9 +19,7 @@ from marketlab import constants as C
 from marketlab.behaviour import metrics as M
 from marketlab.behaviour.model import SCORE, TunedModel, add_class_weights, score, split_sessions, tune
 from marketlab.behaviour.params import BehaviourParams
-
-BASELINES = ("majority", "page_values_rule")
-
+from marketlab.errors import BadInputError
 
 @dataclass
 class BehaviourResult:
@@ -107,14 +105,14 @@ def train_purchase_intent(
 
     Raises:
         DegenerateDataError: A split has only one class.
-        ValueError: Missing columns or null labels.
+        BadInputError: Missing columns or null labels.
     """
     missing = [c for c in (id_col, label_col, "page_values") if c not in sessions.columns]
     if missing:
-        raise ValueError(f"sessions lack column(s) {missing}")
+        raise BadInputError(f"sessions lack column(s) {missing}")
     nulls = sessions.where(F.col(label_col).isNull()).count()
     if nulls:
-        raise ValueError(f"{nulls} session(s) have a null {label_col}: the label must be set for every session")
+        raise BadInputError(f"{nulls} session(s) have a null {label_col}: the label must be set for every session")
     df = split_sessions(sessions, p.train_fraction, p.valid_fraction, p.seed, id_col).cache()
     split_counts = {s: {} for s in ("train", "valid", "test")}
     for r in df.groupBy("split", label_col).count().collect():

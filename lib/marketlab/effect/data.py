@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pyspark.ml import Pipeline
 from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from marketlab import constants as C
+from marketlab.errors import BadInputError
 
 NUMERIC_FEATURES = ("recency", "history", "history_bin", "mens", "womens", "newbie")
 CATEGORICAL_FEATURES = ("zip_code", "channel")
@@ -15,7 +15,7 @@ FEATURES_COL = "features"
 TREATED_COL = "_treated"
 
 
-class EffectInputError(ValueError):
+class EffectInputError(BadInputError):
     """The campaign table cannot support an effect estimate (the message says why)."""
 
 
@@ -26,6 +26,7 @@ def check_campaign(
     outcomes: list[str],
     treatment_col: str = C.CAMPAIGN_TREATMENT,
     binary_outcomes: tuple[str, ...] = (C.VISIT, C.CONVERSION),
+    table: str | None = None,
 ) -> dict[str, int]:
     """Validate that every arm and the control are present and outcomes are usable.
 
@@ -36,6 +37,7 @@ def check_campaign(
         outcomes: Outcome columns.
         treatment_col: Arm column.
         binary_outcomes: Outcomes that must be 0/1.
+        table: Catalog name that error messages start with.
 
     Returns:
         Rows per arm (control included).
@@ -44,30 +46,33 @@ def check_campaign(
         EffectInputError: Missing column, missing arm, no control, null or non-binary
             outcome, or an outcome with a single class within an arm.
     """
+    def fail(msg: str) -> EffectInputError:
+        return EffectInputError(f"{table}: {msg}" if table else msg)
+
     missing = [c for c in [treatment_col, *outcomes] if c not in df.columns]
     if missing:
-        raise EffectInputError(f"campaign table lacks column(s) {missing}")
+        raise fail(f"campaign table lacks column(s) {missing}")
     aggs = [F.count(F.lit(1)).alias("n")]
     for y in outcomes:
         aggs += [F.sum(F.col(y).isNull().cast("long")).alias(f"{y}__null"),
                  F.min(y).alias(f"{y}__min"), F.max(y).alias(f"{y}__max")]
     rows = {r[treatment_col]: r.asDict() for r in df.groupBy(treatment_col).agg(*aggs).collect()}
     if control not in rows:
-        raise EffectInputError(f"no control rows ('{control}') in {treatment_col}: a treatment with no control "
-                               f"cannot be evaluated; present: {sorted(map(str, rows))}")
+        raise fail(f"no control rows ('{control}') in {treatment_col}: a treatment with no control "
+                   f"cannot be evaluated; present: {sorted(map(str, rows))}")
     absent = [a for a in arms if a not in rows]
     if absent:
-        raise EffectInputError(f"arm(s) {absent} missing from {treatment_col}; present: {sorted(map(str, rows))}")
+        raise fail(f"arm(s) {absent} missing from {treatment_col}; present: {sorted(map(str, rows))}")
     for y in outcomes:
         for arm in [*arms, control]:
             r = rows[arm]
             if r[f"{y}__null"]:
-                raise EffectInputError(f"outcome '{y}' has {r[f'{y}__null']} null value(s) in arm '{arm}'")
+                raise fail(f"outcome '{y}' has {r[f'{y}__null']} null value(s) in arm '{arm}'")
             if y in binary_outcomes and (r[f"{y}__min"] < 0 or r[f"{y}__max"] > 1):
-                raise EffectInputError(f"outcome '{y}' must be 0/1, found range [{r[f'{y}__min']}, {r[f'{y}__max']}]")
+                raise fail(f"outcome '{y}' must be 0/1, found range [{r[f'{y}__min']}, {r[f'{y}__max']}]")
             if r[f"{y}__min"] == r[f"{y}__max"]:
-                raise EffectInputError(f"outcome '{y}' has a single value ({r[f'{y}__min']}) in arm '{arm}': "
-                                       "no model can learn an effect from it")
+                raise fail(f"outcome '{y}' has a single value ({r[f'{y}__min']}) in arm '{arm}': "
+                           "no model can learn an effect from it")
     return {str(k): int(v["n"]) for k, v in rows.items()}
 
 
@@ -103,13 +108,3 @@ def feature_stages(numeric: tuple[str, ...] = NUMERIC_FEATURES,
         OneHotEncoder(inputCols=idx, outputCols=ohe, dropLast=False, handleInvalid="keep"),
         VectorAssembler(inputCols=[*numeric, *ohe], outputCol=features_col, handleInvalid="keep"),
     ]
-
-
-def feature_pipeline(**kwargs) -> Pipeline:
-    """:func:`feature_stages` as an unfitted Pipeline."""
-    return Pipeline(stages=feature_stages(**kwargs))
-
-
-def pseudonymise(df: DataFrame, salt: str, id_col: str = C.CUSTOMER_ID, key_col: str = "customer_key") -> DataFrame:
-    """Add ``customer_key`` = first 16 hex chars of sha256(salt || id) (docs/CONTRACTS.md)."""
-    return df.withColumn(key_col, F.substring(F.sha2(F.concat(F.lit(salt), F.col(id_col).cast("string")), 256), 1, 16))

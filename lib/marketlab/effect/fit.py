@@ -14,6 +14,7 @@ from marketlab import constants as C
 from marketlab.effect.data import TREATED_COL, arm_frame
 from marketlab.effect.learners import FittedLearner, fit_learner
 from marketlab.effect.metrics import calibration_table, curve_points, uplift_metrics
+from marketlab.effect.params import EffectParams
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +53,7 @@ def fit_arm_outcome(
     df: DataFrame,
     arm: str,
     outcome: str,
-    learners: list[str],
-    control: str,
-    base_model: str = "gbt",
-    max_iter: int = 40,
-    max_depth: int = 4,
-    seed: int = 42,
-    ks: list[float] = (0.1, 0.2, 0.3),
-    bootstrap: int = 0,
-    calibration_bins: int = 10,
-    selection_metric: str = "qini_auc",
+    params: EffectParams,
     holdout_col: str = "is_holdout",
     treatment_col: str = C.CAMPAIGN_TREATMENT,
     id_col: str = C.CUSTOMER_ID,
@@ -70,18 +62,12 @@ def fit_arm_outcome(
 
     Args:
         df: Campaign rows with the boolean ``holdout_col``.
-        arm: Treatment arm modelled against ``control``.
+        arm: Treatment arm modelled against ``params.control``.
         outcome: Outcome column.
-        learners: Learner names (see :mod:`marketlab.effect.learners`).
-        control: Control arm.
-        base_model: Estimator family.
-        max_iter: Boosting rounds / trees.
-        max_depth: Tree depth.
-        seed: Seed (models, bootstrap).
-        ks: Shares for uplift@k.
-        bootstrap: Bootstrap replicates of the held-out metrics.
-        calibration_bins: Bins of the calibration table.
-        selection_metric: Metric that selects the learner (higher is better).
+        params: Effect parameters: ``learners``, ``control``, ``base_model``, ``max_iter``,
+            ``max_depth``, ``seed`` (models, bootstrap), ``ks`` (uplift@k), ``bootstrap``
+            (replicates of the held-out metrics), ``calibration_bins`` and
+            ``selection_metric`` (higher is better).
         holdout_col: Boolean column, True for held-out rows.
         treatment_col: Arm column.
         id_col: Customer id (tie-break, bootstrap).
@@ -89,29 +75,30 @@ def fit_arm_outcome(
     Returns:
         The fitted learners, their metrics and the selected one.
     """
+    p = params
     binary = outcome in BINARY_OUTCOMES
-    data = arm_frame(df, arm, control, treatment_col)
+    data = arm_frame(df, arm, p.control, treatment_col)
     train = data.where(~F.col(holdout_col)).cache()
     hold = data.where(F.col(holdout_col)).cache()
     res = ArmOutcomeResult(arm=arm, outcome=outcome)
     preds = {}
     outcome_models = None  # mu1 / mu0 of the first T- or X-learner, reused by the other
-    for name in learners:
-        fl = fit_learner(name, train, outcome, binary, base_model, max_iter, max_depth, seed,
+    for name in p.learners:
+        fl = fit_learner(name, train, outcome, binary, p.base_model, p.max_iter, p.max_depth, p.seed,
                          outcome_models=outcome_models)
         if outcome_models is None and "mu1" in fl.models:
             outcome_models = {role: fl.models[role] for role in ("mu1", "mu0")}
         pred = fl.predict(hold.select(id_col, TREATED_COL, outcome, *_feature_cols(hold)), "uplift").cache()
-        m = uplift_metrics(pred, "uplift", outcome, TREATED_COL, id_col, list(ks), bootstrap, seed)
+        m = uplift_metrics(pred, "uplift", outcome, TREATED_COL, id_col, list(p.ks), p.bootstrap, p.seed)
         log.info("%s / %s / %s: qini_auc=%.4f uplift@30=%.4f", arm, outcome, name, m["qini_auc"],
                  m.get("uplift_at_30", float("nan")))
         res.learners[name], res.metrics[name], preds[name] = fl, m, pred
         pts = curve_points(pred, "uplift", outcome, TREATED_COL).select("n", "qini").orderBy("n").toPandas()
         res.curves[name] = _thin(pts)
-    res.selected = max(res.metrics, key=lambda n: _nan_low(res.metrics[n][selection_metric]))
-    res.calibration = calibration_table(preds[res.selected], "uplift", outcome, TREATED_COL, calibration_bins).toPandas()
-    for p in preds.values():
-        p.unpersist()
+    res.selected = max(res.metrics, key=lambda n: _nan_low(res.metrics[n][p.selection_metric]))
+    res.calibration = calibration_table(preds[res.selected], "uplift", outcome, TREATED_COL, p.calibration_bins).toPandas()
+    for pred in preds.values():
+        pred.unpersist()
     train.unpersist()
     hold.unpersist()
     return res

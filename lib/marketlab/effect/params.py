@@ -37,7 +37,6 @@ class EffectParams(StrictModel):
             gates the registered model.
         register_models: Register the selected model per arm x outcome in MLflow.
         promote_margin: Required Qini improvement over the champion to move the alias.
-        pseudonym_salt_env: Environment variable holding the salt of ``customer_key``.
         parallelism: Arm x outcome pairs fitted at the same time (driver threads). The
             campaign is small, so one fit's Spark jobs are a task or two each and leave
             cores idle; concurrent fits fill them. Results do not depend on it.
@@ -62,7 +61,6 @@ class EffectParams(StrictModel):
     selection_metric: Literal["qini_auc", "uplift_auc"] = "qini_auc"
     register_models: bool = True
     promote_margin: float = 0.0
-    pseudonym_salt_env: str = "MARKETLAB_PSEUDONYM_SALT"
     parallelism: int = Field(2, ge=1)
 
     @model_validator(mode="after")

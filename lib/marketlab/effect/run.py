@@ -1,11 +1,17 @@
-"""The effect stage as one function over DataFrames, plus its MLflow reporting."""
+"""The effect stage's one entry point (:func:`run`), its steps, and its MLflow reporting.
+
+:func:`run` reads the campaign and writes the scores through :class:`~marketlab.tables.Lake`
+with the table names of :class:`~marketlab.effect.params.EffectParams`; the job passes
+:func:`log_results` as the hook that logs and registers the fitted models before the
+scores (which carry the registered versions) are written.
+"""
 
 from __future__ import annotations
 
 import logging
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Callable
 
 import matplotlib
 
@@ -17,9 +23,11 @@ from pyspark.sql import DataFrame  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
 from marketlab import constants as C  # noqa: E402
-from marketlab.effect.data import check_campaign, hash_split, pseudonymise  # noqa: E402
+from marketlab.effect.data import check_campaign, hash_split  # noqa: E402
 from marketlab.effect.fit import ArmOutcomeResult, feature_importance, fit_arm_outcome, score_customers, slug  # noqa: E402
 from marketlab.effect.params import EffectParams  # noqa: E402
+from marketlab.privacy import pseudonymise  # noqa: E402
+from marketlab.tables import Lake  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +46,12 @@ def fit_all(df: DataFrame, params: EffectParams) -> tuple[DataFrame, list[ArmOut
         EffectInputError: The campaign cannot support an estimate (see
             :func:`marketlab.effect.data.check_campaign`).
     """
-    check_campaign(df, params.arms, params.control, list(params.outcomes))
+    check_campaign(df, params.arms, params.control, list(params.outcomes), table=params.input_table)
     split = hash_split(df, params.validation_fraction, params.seed).cache()
     pairs = [(arm, outcome) for arm in params.arms for outcome in params.outcomes]
 
     def fit(pair: tuple[str, str]) -> ArmOutcomeResult:
-        return fit_arm_outcome(
-            split, pair[0], pair[1], list(params.learners), params.control, params.base_model, params.max_iter,
-            params.max_depth, params.seed, params.ks, params.bootstrap, params.calibration_bins,
-            params.selection_metric)
+        return fit_arm_outcome(split, pair[0], pair[1], params)
 
     if params.parallelism == 1 or len(pairs) == 1:
         return split, [fit(p) for p in pairs]
@@ -56,14 +61,50 @@ def fit_all(df: DataFrame, params: EffectParams) -> tuple[DataFrame, list[ArmOut
         return split, list(pool.map(fit, pairs))
 
 
-def scores_table(split: DataFrame, results: list[ArmOutcomeResult], salt: str,
+def scores_table(split: DataFrame, results: list[ArmOutcomeResult], secret: str,
                  versions: dict[tuple[str, str], str] | None = None) -> DataFrame:
     """gold.uplift_scores rows: pseudonymised customer x action x outcome with interval."""
     scored = score_customers(split, results, versions)
-    return (pseudonymise(scored, salt).drop(C.CUSTOMER_ID)
+    return (pseudonymise(scored, secret).drop(C.CUSTOMER_ID)
             .withColumn("scored_at", F.current_timestamp())
             .select(C.CUSTOMER_KEY, "action", "outcome", "uplift", "effect_low", "effect_high", "mu_control",
                     "learner", "model_version", "is_holdout", "scored_at"))
+
+
+@dataclass
+class EffectResult:
+    """What one effect run fitted and wrote.
+
+    Attributes:
+        results: One fitted-and-evaluated result per arm x outcome (in conf order).
+        version: Delta version of the scores table written.
+    """
+
+    results: list[ArmOutcomeResult]
+    version: int
+
+
+def run(lake: Lake, params: EffectParams, secret: str,
+        register: Callable[[list[ArmOutcomeResult]], dict[tuple[str, str], str]] | None = None) -> EffectResult:
+    """Fit, evaluate and select the uplift learners; write every customer's scores.
+
+    Args:
+        lake: The lake (reads ``params.input_table``, writes ``params.output_table``).
+        params: Effect parameters.
+        secret: Pseudonymisation secret of ``customer_key``
+            (:func:`marketlab.privacy.resolve_secret`).
+        register: Called with the results before the scores are written; returns the
+            registered model version per (arm, outcome) that the scores carry (the job
+            passes :func:`log_results`).
+
+    Raises:
+        EffectInputError: The campaign cannot support an estimate.
+    """
+    split, results = fit_all(lake.read(params.input_table), params)
+    versions = register(results) if register is not None else {}
+    version = lake.write(scores_table(split, results, secret, versions), params.output_table)
+    split.unpersist()
+    return EffectResult(results, version)
 
 
 def log_results(results: list[ArmOutcomeResult], params: EffectParams) -> dict[tuple[str, str], str]:
@@ -73,26 +114,24 @@ def log_results(results: list[ArmOutcomeResult], params: EffectParams) -> dict[t
         (arm, outcome) -> registered model version ("" when registration is off).
     """
     versions: dict[tuple[str, str], str] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        rows = []
-        for r in results:
-            key = f"{slug(r.arm)}.{r.outcome}"
-            for learner, m in r.metrics.items():
-                mlflow.log_metrics({f"{key}.{learner}.{k}": v for k, v in m.items() if v == v})
-                rows.append({"arm": r.arm, "outcome": r.outcome, "learner": learner,
-                             "selected": learner == r.selected, **m})
-            mlflow.log_param(f"selected.{key}", r.selected)
-            r.calibration.to_csv(out / f"calibration_{key}.csv", index=False)
-            _plot(r, out / f"uplift_{key}.png")
-            imp = pd.concat([feature_importance(fl).assign(learner=n) for n, fl in r.learners.items()])
-            imp.to_csv(out / f"importance_{key}.csv", index=False)
-            if params.register_models:
-                name = f"marketlab-uplift-{slug(r.arm)}-{r.outcome}"
-                version = _register(r, name, params)
-                versions[(r.arm, r.outcome)] = version
-        pd.DataFrame(rows).to_csv(out / "metrics.csv", index=False)
-        mlflow.log_artifacts(str(out), "effect")
+    rows = []
+    for r in results:
+        key = f"{slug(r.arm)}.{r.outcome}"
+        for learner, m in r.metrics.items():
+            mlflow.log_metrics({f"{key}.{learner}.{k}": v for k, v in m.items() if v == v})
+            rows.append({"arm": r.arm, "outcome": r.outcome, "learner": learner,
+                         "selected": learner == r.selected, **m})
+        mlflow.log_param(f"selected.{key}", r.selected)
+        mlflow.log_text(r.calibration.to_csv(index=False), f"effect/calibration_{key}.csv")
+        fig = _figure(r)
+        mlflow.log_figure(fig, f"effect/uplift_{key}.png", save_kwargs={"dpi": 90})
+        plt.close(fig)
+        imp = pd.concat([feature_importance(fl).assign(learner=n) for n, fl in r.learners.items()])
+        mlflow.log_text(imp.to_csv(index=False), f"effect/importance_{key}.csv")
+        if params.register_models:
+            name = f"marketlab-uplift-{slug(r.arm)}-{r.outcome}"
+            versions[(r.arm, r.outcome)] = _register(r, name, params)
+    mlflow.log_text(pd.DataFrame(rows).to_csv(index=False), "effect/metrics.csv")
     return versions
 
 
@@ -107,7 +146,7 @@ def _register(r: ArmOutcomeResult, name: str, params: EffectParams) -> str:
     return version
 
 
-def _plot(r: ArmOutcomeResult, path: Path) -> None:
+def _figure(r: ArmOutcomeResult) -> plt.Figure:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     for name, pts in r.curves.items():
         ax1.plot(pts["n"], pts["qini"], label=f"{name} (Qini AUC {r.metrics[name]['qini_auc']:.3f})")
@@ -123,5 +162,4 @@ def _plot(r: ArmOutcomeResult, path: Path) -> None:
     ax2.set(title=f"calibration ({r.selected})", xlabel="bin of predicted uplift (1 = highest)", ylabel=r.outcome)
     ax2.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    return fig

@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -35,7 +34,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from marketlab import constants as C
+from marketlab.errors import BadInputError
 from marketlab.evaluation import stats as S
+from marketlab.evaluation.params import EvaluationParams
 
 ALL = "all"
 
@@ -76,7 +77,7 @@ EVALUATION_SCHEMA = T.StructType([
 ])
 
 
-class CampaignDataError(ValueError):
+class CampaignDataError(BadInputError):
     """The campaign log cannot be evaluated (missing columns, no control, empty arm)."""
 
 
@@ -206,24 +207,10 @@ def _rel(t: float, c: float) -> float:
 
 def evaluate_campaign(
     df: DataFrame,
+    params: EvaluationParams,
     *,
-    campaign: str,
-    control_arm: str,
-    arms: list[str] | None = None,
-    segment_columns: list[str] | None = None,
-    cost_of: Callable[[str], float] | dict[str, float] | None = None,
-    margin_rate: float = 0.30,
-    alpha: float = 0.05,
-    correction: str = "holm",
-    spend_test: str = "welch",
-    bootstrap_resamples: int = 2000,
-    seed: int = 7,
-    expected_allocation: dict[str, float] | None = None,
-    srm_alpha: float = 0.001,
-    min_segment_size: int = 200,
     evaluated_at: datetime | None = None,
     run_id: str | None = None,
-    treatment_col: str = C.CAMPAIGN_TREATMENT,
     visit_col: str = C.VISIT,
     conversion_col: str = C.CONVERSION,
     spend_col: str = C.SPEND,
@@ -236,24 +223,15 @@ def evaluate_campaign(
 
     Args:
         df: Campaign log (``silver.campaign_log`` contract), one row per customer.
-        campaign: Campaign name stored on every row.
-        control_arm: Arm value of the control group.
-        arms: Treatment arms to evaluate (default: every arm but the control).
-        segment_columns: Columns for per-segment effects (default none).
-        cost_of: Cost per contact per arm (function or dict; default 0).
-        margin_rate: Gross margin as a share of spend.
-        alpha: Two-sided level; intervals are (1 - alpha).
-        correction: ``multipletests`` method.
-        spend_test: ``welch`` or ``bootstrap`` (bootstrap for the overall rows; segment
-            rows use Welch, which is what the bootstrap converges to at those sizes).
-        bootstrap_resamples: Resamples of the bootstrap.
-        seed: Bootstrap seed.
-        expected_allocation: Planned share per arm for the SRM check (default equal).
-        srm_alpha: SRM flag level.
-        min_segment_size: Minimum customers per group for a segment comparison.
+        params: Evaluation parameters: ``campaign`` (stored on every row),
+            ``control_arm``, ``arms`` (empty: every arm but the control),
+            ``segment_columns``, the cost per contact (:meth:`EvaluationParams.cost_of`),
+            ``margin_rate``, ``alpha``, ``correction``, ``spend_test`` (the bootstrap serves
+            the overall rows; segment rows use Welch, which is what the bootstrap converges
+            to at those sizes), ``bootstrap_resamples``, ``seed``, ``expected_allocation``
+            (empty: equal shares), ``srm_alpha``, ``min_segment_size``, ``treatment_column``.
         evaluated_at: Timestamp stored on the rows (default now, UTC).
         run_id: MLflow run id stored on the rows.
-        treatment_col: Arm column.
         visit_col: Visit outcome column.
         conversion_col: Conversion outcome column.
         spend_col: Spend column.
@@ -264,8 +242,12 @@ def evaluate_campaign(
     Raises:
         CampaignDataError: No control rows, an unknown arm, or bad columns.
     """
-    segment_columns = list(segment_columns or [])
-    costs = cost_of if callable(cost_of) else (lambda a, d=dict(cost_of or {}): float(d.get(a, 0.0)))
+    p = params
+    campaign, control_arm, treatment_col = p.campaign, p.control_arm, p.treatment_column
+    margin_rate, alpha, correction, seed = p.margin_rate, p.alpha, p.correction, p.seed
+    spend_test, bootstrap_resamples, min_segment_size = p.spend_test, p.bootstrap_resamples, p.min_segment_size
+    segment_columns = list(p.segment_columns)
+    costs = p.cost_of
     evaluated_at = evaluated_at or datetime.now(timezone.utc).replace(tzinfo=None)
     stats_pd = arm_statistics(df, segment_columns, treatment_col, visit_col, conversion_col, spend_col)
     overall = stats_pd[stats_pd["segment_column"] == ALL].set_index("arm")
@@ -273,13 +255,13 @@ def evaluate_campaign(
     if control_arm not in counts:
         raise CampaignDataError(f"no rows with {treatment_col} = '{control_arm}' (the control arm); arms present: {sorted(counts)}")
     present = [a for a in counts if a != control_arm]
-    arms = list(arms) if arms else sorted(present)
+    arms = list(p.arms) if p.arms else sorted(present)
     unknown = [a for a in arms if a not in counts]
     if unknown:
         raise CampaignDataError(f"arm(s) {unknown} have no rows; arms present: {sorted(counts)}")
     if not arms:
         raise CampaignDataError(f"only the control arm '{control_arm}' is present: nothing to compare")
-    srm = S.srm_check(counts, expected_allocation or None, srm_alpha)
+    srm = S.srm_check(counts, p.expected_allocation or None, p.srm_alpha)
 
     boot_values: dict[str, np.ndarray] = {}
     if spend_test == "bootstrap":

@@ -17,14 +17,10 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from marketlab import constants as C
+from marketlab.privacy import customer_key
 
 #: Resolution of the hash-based uniform draw.
 _BUCKETS = 1_000_000
-
-
-def customer_key(id_col: str, salt: str):
-    """``customer_key`` column: first 16 hex chars of sha256(salt || id) (docs/CONTRACTS.md)."""
-    return F.substring(F.sha2(F.concat(F.lit(salt), F.col(id_col).cast("string")), 256), 1, 16)
 
 
 def _uniform(key_col: str, seed: int, salt: str):
@@ -127,7 +123,7 @@ def next_wave_export(
     export,
     control_arm: str,
     treatment_col: str,
-    salt: str,
+    secret: str,
     id_col: str = C.CUSTOMER_ID,
 ) -> tuple[DataFrame, str]:
     """The next wave's audience: the strategy's chosen actions, else a repeat of the test.
@@ -139,7 +135,7 @@ def next_wave_export(
         export: :class:`~marketlab.evaluation.params.ExportParams`.
         control_arm: The "no e-mail" arm.
         treatment_col: Arm column of ``campaign_log``.
-        salt: Pseudonymisation salt of ``customer_key`` (the repeat-test path).
+        secret: Pseudonymisation secret of ``customer_key`` (the repeat-test path).
         id_col: Raw customer id column of ``campaign_log``.
 
     Returns:
@@ -148,7 +144,7 @@ def next_wave_export(
     if strategy is not None:
         audience, arm_col, arms, origin = strategy, export.arm_column, None, "strategy"
     else:
-        audience = campaign_log.select(customer_key(id_col, salt).alias(export.key_column))
+        audience = campaign_log.select(customer_key(id_col, secret).alias(export.key_column))
         arms = sorted(r[0] for r in campaign_log.select(treatment_col).distinct().collect())
         arm_col, origin = None, "re-randomized campaign"
     rows = build_campaign_export(audience, campaign=export.campaign, control_arm=control_arm,

@@ -51,3 +51,20 @@ def segment_plot(rows: pd.DataFrame, metric: str, arm: str) -> plt.Figure:
     ax.set_title(f"{arm}: {metric} by segment")
     fig.tight_layout()
     return fig
+
+
+def log_evaluation(res) -> None:
+    """Log an evaluation's rows and figures to the active MLflow run (under ``evaluation/``).
+
+    Args:
+        res: A :class:`~marketlab.evaluation.ab.CampaignEvaluation`.
+    """
+    import mlflow
+
+    from marketlab.evaluation.ab import TESTED_METRICS
+
+    mlflow.log_text(res.rows.to_csv(index=False), "evaluation/campaign_evaluations.csv")
+    mlflow.log_figure(forest_plot(res.rows, list(TESTED_METRICS) + ["roi"]), "evaluation/forest.png")
+    for arm in sorted(res.rows["arm"].unique()):
+        mlflow.log_figure(segment_plot(res.rows, "conversion_rate", arm), f"evaluation/segments_{arm.replace(' ', '_')}.png")
+    plt.close("all")

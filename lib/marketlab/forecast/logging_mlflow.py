@@ -99,3 +99,21 @@ def gate(model_name: str, version: str, bt: BacktestResult, metric: str, margin:
     moved = promote_if_better(model_name, version, metric, value, higher_is_better=False, margin=margin)
     return "promoted" if moved else "rejected"
 
+
+
+def log_and_register(out, p) -> dict:
+    """Log a trained run (backtest, training), register its model and pass it through the gate.
+
+    Args:
+        out: The :class:`~marketlab.forecast.run.ForecastRun`.
+        p: :class:`~marketlab.forecast.params.ForecastParams`.
+
+    Returns:
+        ``version`` (registered), ``metrics`` (backtest) and ``gate`` (its outcome).
+    """
+    bt, final = out.backtest, out.final
+    metrics = log_backtest(bt)
+    log_training({"backtest": bt.model, **({"final": final} if final else {})})
+    mv = register_model(final or bt.model, p.model_name)
+    gate_result = gate(p.model_name, mv.version, bt, p.gate_metric, p.gate_margin, p.require_beats_baseline)
+    return {"version": mv.version, "metrics": metrics, "gate": gate_result}

@@ -24,27 +24,6 @@ def metrics_figure(summary: pd.DataFrame):
     return fig
 
 
-def series_figure(frame: pd.DataFrame, history: pd.DataFrame, n: int = 6):
-    """Actuals vs LSTM P50/P90 band for a few series at one cutoff.
-
-    Args:
-        frame: ``series_id, label, date, p50, p90, actual`` (LSTM forecasts).
-        history: ``series_id, date, units`` before the cutoff.
-    """
-    ids = list(dict.fromkeys(frame["series_id"]))[:n]
-    fig, axes = plt.subplots(len(ids) or 1, 1, figsize=(10, 2.2 * max(len(ids), 1)), squeeze=False)
-    for ax, sid in zip(axes[:, 0], ids):
-        f = frame[frame["series_id"] == sid].sort_values("date")
-        h = history[history["series_id"] == sid].sort_values("date")
-        ax.plot(h["date"], h["units"], color="0.4", lw=1, label="history")
-        ax.plot(f["date"], f["actual"], color="k", lw=1.2, label="actual")
-        ax.plot(f["date"], f["p50"], color="C1", label="P50")
-        ax.fill_between(f["date"], 0, f["p90"], color="C1", alpha=0.2, label="<= P90")
-        ax.set_title(str(f["label"].iloc[0]), fontsize=9)
-    axes[0, 0].legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    return fig
-
 
 def loss_figure(losses: dict[str, list[float]]):
     """Training loss per epoch for each trained model."""

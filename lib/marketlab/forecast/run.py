@@ -1,5 +1,9 @@
 """The forecast workflow: rolling-origin backtest, final training, forecast table rows.
 
+:func:`run` is the stage's one entry point; it reads and writes through
+:class:`~marketlab.tables.Lake` with the table names of
+:class:`~marketlab.forecast.params.ForecastParams`.
+
 Backtest design: the LSTM is trained once, on history up to the FIRST cutoff only (scaling
 included), and evaluated at every cutoff from the history available there, so no cutoff
 ever sees a model fitted on its future. Baselines are refitted at each cutoff (they are
@@ -12,7 +16,7 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,6 +24,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from marketlab.constants import DATE, ITEM_ID, WAREHOUSE
+from marketlab.errors import BadInputError
 from marketlab.forecast import prep
 from marketlab.forecast.backtest import METRICS, mase_gain_ci, per_series_errors, summarize
 from marketlab.training.launch import Launcher
@@ -30,11 +35,12 @@ from marketlab.forecast.series import ALL_ZERO, FLAGS, NOT_SELECTED, OK, SERIES_
 from marketlab.forecast.train import TrainSpec
 from marketlab.training.worker import WorkerResult
 from marketlab.forecast.windows import N_FEATURES
+from marketlab.tables import Lake
 
 log = logging.getLogger(__name__)
 
 
-class ForecastInputError(ValueError):
+class ForecastInputError(BadInputError):
     """The demand data cannot support the configured backtest (message says why)."""
 
 
@@ -352,3 +358,56 @@ def prepare(demand: DataFrame, item_col: str = ITEM_ID, warehouse_col: str = WAR
     if end is None:
         raise ForecastInputError("the demand table has no row with a date")
     return complete_calendar(demand, end, item_col, warehouse_col, date_col, units_col), end
+
+
+@dataclass
+class ForecastResult:
+    """What one forecast stage run trained, registered and wrote.
+
+    Attributes:
+        end: Last day of demand (the forecasts start the day after).
+        backtest: The rolling-origin backtest.
+        final: The LSTM trained on all history (None when no series qualifies).
+        series: Series per status (:func:`status_counts`).
+        model_version: Registered model version the forecast rows carry.
+        versions: Catalog name -> Delta version written.
+    """
+
+    end: dt.date
+    backtest: BacktestResult
+    final: TrainedModel | None
+    series: dict[str, int]
+    model_version: str
+    versions: dict[str, int]
+
+
+def run(lake: Lake, params: ForecastParams, launcher: Launcher, stage_uri: str,
+        register: Callable[[ForecastRun], str]) -> ForecastResult:
+    """The forecast stage's entry point: backtest, final training, ``gold.forecasts`` and its backtest table.
+
+    Args:
+        lake: The lake (reads ``params.input_table``).
+        params: Forecast parameters.
+        launcher: Distributed-training launcher.
+        stage_uri: Folder where the training sets are staged for the workers.
+        register: Called with the trained run before anything is written; logs and
+            registers the model and returns its version, which the forecast rows carry.
+
+    Raises:
+        ForecastInputError: The demand cannot support the configured backtest.
+    """
+    series, end = prepare(lake.read(params.input_table))
+    series = series.cache()
+    try:
+        out = backtest_and_forecast(lake.spark, series, params, launcher, stage_uri, end)
+        counts = status_counts(out.profile)
+        version = register(out)
+        made_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        versions = {
+            params.output_table: lake.write(forecast_table(out.forecasts, f"{params.model_name}/{version}", made_at),
+                                            params.output_table),
+            params.backtest_table: lake.write(backtest_table(lake.spark, out.backtest, made_at), params.backtest_table),
+        }
+    finally:
+        series.unpersist()
+    return ForecastResult(end, out.backtest, out.final, counts, version, versions)

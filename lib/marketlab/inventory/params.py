@@ -38,6 +38,7 @@ class InventoryParams(StrictModel):
         demand_table: Catalog table with daily demand (seasonal-naive fallback, backtest).
         plan_table: Output: order/stock/shortage per item x warehouse x period.
         status_table: Output: solver status per warehouse.
+        item_features_table: Catalog table with each item's median price (unit costs).
         forecast_source: ``auto`` uses the forecast table when it exists and is fresh
             (seasonal naive fills the days beyond its horizon), else the seasonal-naive
             fallback; ``forecasts`` requires a usable table; ``seasonal_naive`` always
@@ -81,6 +82,7 @@ class InventoryParams(StrictModel):
     demand_table: str = "gold.demand_daily"
     plan_table: str = "gold.inventory_plan"
     status_table: str = "gold.inventory_status"
+    item_features_table: str = "gold.item_features"
     forecast_source: str = Field("auto", pattern="^(auto|forecasts|seasonal_naive)$")
     period_days: int = Field(7, ge=1, le=92)
     horizon_periods: int = Field(8, ge=1, le=104)

@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from marketlab import constants as C
+from marketlab.errors import BadInputError
 from marketlab.inventory.batch import solve_distributed
 from marketlab.inventory.params import InventoryParams
 from marketlab.inventory.prepare import SEASONAL_NAIVE, build_problems, last_date, seasonal_naive_forecast
@@ -17,7 +18,7 @@ from marketlab.inventory.prepare import SEASONAL_NAIVE, build_problems, last_dat
 log = logging.getLogger(__name__)
 
 
-class ForecastUnavailable(ValueError):
+class ForecastUnavailable(BadInputError):
     """``forecast_source: forecasts`` but the forecast table cannot serve the horizon."""
 
 
@@ -85,7 +86,7 @@ def choose_forecast(demand: DataFrame, forecasts: DataFrame | None, params: Inve
                                                f"or series filled by the seasonal-naive forecast")
                 return ForecastChoice(fc.unionByName(rest.select(*keys, "p50", "p90", "model")), start, source, note)
         if params.forecast_source == "forecasts":
-            raise ForecastUnavailable(reason)
+            raise ForecastUnavailable(f"inventory: forecast_source=forecasts but {reason}")
         log.warning("inventory: %s; using the seasonal-naive forecast from %s", reason, params.demand_table)
     return ForecastChoice(naive, start, SEASONAL_NAIVE, reason)
 

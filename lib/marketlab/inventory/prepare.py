@@ -185,7 +185,3 @@ def build_problems(
         grid = grid.withColumn("actual", F.lit(float("nan")))
     return grid.select(*PROBLEM_COLUMNS)
 
-
-def plan_dates(plan: DataFrame, start: dt.date, period_days: int) -> DataFrame:
-    """Add ``period_start`` (first day of the period) to plan rows."""
-    return plan.withColumn("period_start", F.date_add(F.lit(start), (F.col("period") - 1) * period_days))

@@ -81,3 +81,22 @@ def with_rating(interactions: DataFrame, log_strength: bool = True) -> DataFrame
     """Add the implicit rating ALS sees: ``log1p(strength)`` or the raw strength."""
     expr = F.log1p(F.col(STRENGTH)) if log_strength else F.col(STRENGTH)
     return interactions.withColumn(RATING, expr.cast("float"))
+
+
+def order_line_events(
+    lines: DataFrame,
+    customer_col: str = C.CUSTOMER_ID,
+    stock_col: str = C.STOCK_CODE,
+    ts_col: str = C.INVOICE_TS,
+    quantity_col: str = C.QUANTITY,
+    user_col: str = C.USER_ID,
+    item_col: str = C.ITEM_ID,
+) -> DataFrame:
+    """Recommender events from order lines: one ``user, item, ts, strength`` row per line of a known customer.
+
+    The user is the customer id as text, the item the stock code, the strength the
+    quantity (``silver.order_lines`` contract).
+    """
+    return lines.where(F.col(customer_col).isNotNull()).select(
+        F.col(customer_col).cast("string").alias(user_col), F.col(stock_col).alias(item_col),
+        F.col(ts_col).alias("ts"), F.col(quantity_col).cast("double").alias(STRENGTH))

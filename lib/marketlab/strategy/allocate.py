@@ -27,10 +27,12 @@ import pandas as pd
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from marketlab.errors import BadInputError
+
 log = logging.getLogger(__name__)
 
 
-class AllocationError(ValueError):
+class AllocationError(BadInputError):
     """The allocation problem is malformed (the message says how)."""
 
 

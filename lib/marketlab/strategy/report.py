@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -17,8 +15,12 @@ def _name(policy: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in policy)
 
 
-def log_strategy_run(res, params: StrategyParams, tmp: str) -> None:
-    """Log OPE estimates (value, CI, paired difference to the best single arm), budget use, plots."""
+def log_strategy_run(res, params: StrategyParams) -> None:
+    """Log OPE estimates (value, CI, paired difference to the best single arm), budget use, plots.
+
+    Artifacts go under ``strategy/`` of the active run: ``ope.csv``, ``summary.csv``,
+    ``notes.txt``, ``ope_dr.png``.
+    """
     metrics = {}
     for _, r in res.ope.iterrows():
         base = f"ope.{_name(r['policy'])}.{r['estimator']}"
@@ -32,10 +34,9 @@ def log_strategy_run(res, params: StrategyParams, tmp: str) -> None:
     mlflow.log_metrics(metrics)
     mlflow.log_param("reference_policy", res.reference)
     mlflow.log_param("binding_constraints", ",".join(res.allocation.binding) or "none")
-    out = Path(tmp)
-    res.ope.to_csv(out / "ope.csv", index=False)
-    res.summary.to_csv(out / "summary.csv", index=False)
-    (out / "notes.txt").write_text("\n".join(res.notes) + "\n")
+    mlflow.log_text(res.ope.to_csv(index=False), "strategy/ope.csv")
+    mlflow.log_text(res.summary.to_csv(index=False), "strategy/summary.csv")
+    mlflow.log_text("\n".join(res.notes) + "\n", "strategy/notes.txt")
     dr = res.ope[res.ope["estimator"] == "dr"].sort_values("value")
     fig, ax = plt.subplots(figsize=(8, 4))
     err = None
@@ -44,6 +45,5 @@ def log_strategy_run(res, params: StrategyParams, tmp: str) -> None:
     ax.barh(dr["policy"], dr["value"], xerr=err, color=["C1" if p == "strategy" else "C0" for p in dr["policy"]])
     ax.set(xlabel=f"DR profit per customer ({params.outcome}, margin {params.margin})", title="off-policy value (95% CI)")
     fig.tight_layout()
-    fig.savefig(out / "ope_dr.png", dpi=90)
+    mlflow.log_figure(fig, "strategy/ope_dr.png", save_kwargs={"dpi": 90})
     plt.close(fig)
-    mlflow.log_artifacts(str(out), "strategy")

@@ -1,4 +1,10 @@
-"""The strategy stage over DataFrames: closed loop, budgeted allocation, bandit, OPE, summaries."""
+"""The strategy stage: closed loop, budgeted allocation, bandit, OPE, summaries.
+
+:func:`run` is the stage's one entry point: it reads the scores, the campaign log and the
+evaluations and writes the strategy and its summary through :class:`~marketlab.tables.Lake`
+with the table names of :class:`~marketlab.strategy.params.StrategyParams`;
+:func:`build_strategy` is the transform over frames.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +17,20 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from marketlab import constants as C
+from marketlab.errors import BadInputError
+from marketlab.privacy import pseudonymise
 from marketlab.strategy.allocate import Allocation, allocate
 from marketlab.strategy.ope import evaluate_policies, policies_frame
 from marketlab.strategy.params import StrategyParams
 from marketlab.strategy.policy import (
     apply_evaluations, bandit_policies, baseline_policies, deterministic, profit_frame, q_values, wide_scores,
 )
+from marketlab.tables import Lake
 
 log = logging.getLogger(__name__)
 
 
-class StrategyInputError(ValueError):
+class StrategyInputError(BadInputError):
     """Inputs cannot produce a strategy (the message says why)."""
 
 
@@ -37,6 +46,8 @@ class StrategyResult:
         allocation: Solver result on all customers.
         notes: Closed-loop and fallback notes.
         costs: Contact costs in force.
+        evaluations_used: Whether measured segment effects (evaluations table) were applied.
+        versions: Catalog name -> Delta version written (set by :func:`run`).
     """
 
     strategy: pd.DataFrame
@@ -46,6 +57,31 @@ class StrategyResult:
     allocation: Allocation
     notes: list[str] = field(default_factory=list)
     costs: dict[str, float] = field(default_factory=dict)
+    evaluations_used: bool = False
+    versions: dict[str, int] = field(default_factory=dict)
+
+
+def run(lake: Lake, params: StrategyParams, secret: str) -> StrategyResult:
+    """Plan and evaluate the strategy; write ``params.strategy_table`` and ``params.summary_table``.
+
+    Args:
+        lake: The lake.
+        params: Strategy parameters (table names included).
+        secret: Pseudonymisation secret, the one the scores' ``customer_key`` was made with
+            (:func:`marketlab.privacy.resolve_secret`).
+
+    Raises:
+        StrategyInputError: The inputs cannot produce a strategy.
+        marketlab.strategy.allocate.AllocationError: The allocation cannot be solved.
+    """
+    scores = lake.read(params.scores_table).toPandas()
+    log_df = pseudonymise(lake.read(params.log_table), secret)
+    evaluations = lake.read(params.evaluations_table).toPandas() if lake.exists(params.evaluations_table) else None
+    res = build_strategy(scores, log_df, params, evaluations)
+    res.evaluations_used = evaluations is not None
+    for df, name in ((res.strategy, params.strategy_table), (res.summary, params.summary_table)):
+        res.versions[name] = lake.write(lake.spark.createDataFrame(df), name)
+    return res
 
 
 def _budget(n: int, params: StrategyParams) -> int | None:
