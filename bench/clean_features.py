@@ -47,21 +47,22 @@ def scale_up(bronze: DataFrame, k: int) -> DataFrame:
 
 def timed_stage(lake: Lake) -> dict:
     from marketlab.clean.params import CleanParams
-    from marketlab.clean.run import clean_tables
-    from marketlab.features.run import build_features
-    from marketlab.quality.run import check_tables
+    from marketlab.clean.run import run as clean
+    from marketlab.features.run import run as features
+    from marketlab.privacy import resolve_secret
+    from marketlab.quality.run import run as check
 
     st = lake.settings
     params = CleanParams.model_validate({**st.jobs.clean.model_dump(), "tables": ["orders"]})
     t0 = time.perf_counter()
-    acc = clean_tables(lake, params, log_metrics=False)[0]
+    acc = clean(lake, params).accounting[0]
     t1 = time.perf_counter()
-    check_tables(lake, ["silver.order_lines", "silver.returns"], st.jobs.quality)
+    check(lake, ["silver.order_lines", "silver.returns"], st.jobs.quality).raise_if_failed()
     t2 = time.perf_counter()
-    feats = build_features(lake, st.jobs.features)
+    feats = features(lake, st.jobs.features, resolve_secret())
     t3 = time.perf_counter()
     return {"clean_s": t1 - t0, "gate_s": t2 - t1, "features_s": t3 - t2, "total_s": t3 - t0, "accounting": acc,
-            "rows": feats["rows"]}
+            "rows": feats.rows}
 
 
 def main() -> None:
@@ -70,7 +71,7 @@ def main() -> None:
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args()
-    from marketlab.ingest.run import ingest_sources
+    from marketlab.ingest.run import run as ingest
     from marketlab.spark import get_spark
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-clean-"))
@@ -83,7 +84,7 @@ def main() -> None:
 
     real = Lake(get_spark(settings("real")), settings("real"))
     if not real.exists("bronze.orders"):
-        ingest_sources(real, real.settings, ["online_retail"])
+        ingest(real, real.settings.jobs.ingest)  # jobs.ingest.sources=[online_retail] above
     big = Lake(real.spark, settings(f"x{args.scale}"))
     if not big.exists("bronze.orders"):
         big.write(scale_up(real.read("bronze.orders"), args.scale), "bronze.orders")

@@ -42,13 +42,13 @@ def main() -> None:
 
     from sklift.metrics import qini_auc_score, uplift_at_k, uplift_auc_score
 
-    from marketlab.clean.run import clean_tables
+    from marketlab.clean.run import run as clean
     from marketlab.config import load_settings
     from marketlab.effect.data import TREATED_COL, arm_frame
     from marketlab.effect.fit import protocol_split
     from marketlab.effect.learners import fit_learner
     from marketlab.effect.metrics import uplift_metrics
-    from marketlab.ingest.run import ingest_sources
+    from marketlab.ingest.run import run as ingest
     from marketlab.spark import get_spark
     from marketlab.tables import Lake
 
@@ -56,8 +56,8 @@ def main() -> None:
     st = load_settings(ROOT / "conf" / "test.yaml", [f"lake_root={tmp / 'lake'}", "jobs.clean.tables=[campaign]"])
     spark = get_spark(st)
     lake = Lake(spark, st)
-    ingest_sources(lake, st, ["hillstrom"])
-    clean_tables(lake, st.jobs.clean, log_metrics=False)
+    ingest(lake, st.jobs.ingest.model_copy(update={"sources": ["hillstrom"]}))
+    clean(lake, st.jobs.clean)
     silver = lake.read("silver.campaign_log")
     split = arm_frame(protocol_split(silver, "Womens E-Mail", "No E-Mail"), "Womens E-Mail", "No E-Mail").cache()
     train, hold = split.where("not is_holdout").cache(), split.where("is_holdout").cache()

@@ -41,12 +41,12 @@ def _settings(tmp: Path, master: str):
 
 
 def bench_marketlab(spark, tmp: Path, master: str, run: int) -> tuple[float, int, int]:
-    from marketlab.ingest.run import ingest_sources
+    from marketlab.ingest.run import run as ingest
 
     st = _settings(tmp / f"ml{run}", master)
     lake = Lake(spark, st)
     t0 = time.perf_counter()
-    summary = ingest_sources(lake, st, [SOURCE])
+    summary = ingest(lake, st.jobs.ingest.model_copy(update={"sources": [SOURCE]}))
     secs = time.perf_counter() - t0
     res = [r for r in summary.files if r.source == SOURCE][0]
     return secs, res.records, res.bronze_rows

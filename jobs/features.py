@@ -8,22 +8,21 @@ from __future__ import annotations
 
 import mlflow
 
-from marketlab.features.run import build_features
+from marketlab import privacy
+from marketlab.features.run import FeaturesResult, run
 from marketlab.runtime import JobContext, main_guard
 from marketlab.tracking import job_run
 
 
-def main(ctx: JobContext) -> dict:
+def main(ctx: JobContext) -> FeaturesResult:
     """Build every gold feature table and log row counts."""
     params = ctx.settings.jobs.features
     with job_run(ctx.settings, "features", ctx.lake, params={"features": params.model_dump()}):
-        out = build_features(ctx.lake, params, ctx.settings.jobs.quality.results_table)
-        mlflow.log_metrics({f"rows.{t.split('.')[-1]}": n for t, n in out["rows"].items()})
-        mlflow.set_tag("features.as_of", str(out["as_of"]))
-    print(f"features: as of {out['as_of']}")
-    for t, n in out["rows"].items():
-        print(f"  {t}: {n} rows (v{out['versions'][t]})")
-    return out
+        res = run(ctx.lake, params, privacy.resolve_secret())
+        mlflow.log_metrics(res.metrics())
+        mlflow.set_tag("features.as_of", str(res.as_of))
+    print(f"features: as of {res.as_of}: " + ", ".join(f"{t} {n:,} rows (v{res.versions[t]})" for t, n in res.rows.items()))
+    return res
 
 
 if __name__ == "__main__":

@@ -9,30 +9,25 @@ the file to the run as an artifact.
 
 from __future__ import annotations
 
-import mlflow
+import os
 
-from marketlab.report.build import make_report
-from marketlab.runtime import JobContext, JobError, main_guard
+from marketlab import privacy
+from marketlab.report.run import ReportResult, run
+from marketlab.report.tracking import log_result
+from marketlab.runtime import JobContext, main_guard
 from marketlab.tracking import job_run
 
 
-def main(ctx: JobContext) -> dict:
+def main(ctx: JobContext) -> ReportResult:
     """Build the report, log it to MLflow, print where it is."""
     params = ctx.settings.jobs.report
-    with job_run(ctx.settings, "report", ctx.lake, params={"report": params.model_dump()}) as run:
-        try:
-            res = make_report(ctx.lake, ctx.settings, run_id=run.info.run_id)
-        except ValueError as exc:  # e.g. a remote lake_root without jobs.report.reports_dir
-            raise JobError(f"report: {exc}") from None
-        mlflow.log_artifact(str(res.path), "report")
-        mlflow.log_metrics({"sections": len(res.sections), "sections_partial": len(res.partial),
-                            "size_kb": res.path.stat().st_size / 1024})
-        mlflow.set_tags({"report.path": str(res.path), "report.partial": ", ".join(res.partial) or "none"})
-    print(f"report: {res.path}")
-    print(f"  latest: {res.latest}")
-    if res.partial:
-        print(f"  sections with parts not available: {', '.join(res.partial)}")
-    return {"path": str(res.path), "partial": res.partial}
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bars in job logs
+    with job_run(ctx.settings, "report", ctx.lake, params={"report": params.model_dump()}) as mlrun:
+        res = run(ctx.lake, ctx.settings, privacy.resolve_secret(), run_id=mlrun.info.run_id)
+        log_result(res)
+    partial = ", ".join(res.partial) or "none"
+    print(f"report: {res.path} ({len(res.sections)} sections, with parts not available: {partial}; also {res.latest})")
+    return res
 
 
 if __name__ == "__main__":

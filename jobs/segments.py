@@ -5,26 +5,22 @@
 
 from __future__ import annotations
 
-import mlflow
-
 from marketlab.runtime import JobContext, main_guard
-from marketlab.segments.run import build_segments
+from marketlab.segments.run import SegmentsResult, run
+from marketlab.segments.tracking import log_result
 from marketlab.tracking import job_run
 
 
-def main(ctx: JobContext) -> dict:
+def main(ctx: JobContext) -> SegmentsResult:
     """Fit segments, write gold.segments and gold.segment_profiles, log silhouette per k."""
     params = ctx.settings.jobs.segments
     with job_run(ctx.settings, "segments", ctx.lake, params={"segments": params.model_dump()}):
-        res = build_segments(ctx.lake, params)
-        mlflow.log_metrics({f"silhouette.k{k}": v for k, v in res.silhouettes.items()})
-        mlflow.log_metrics({"k": res.k, "silhouette": res.silhouettes[res.k]})
-        mlflow.log_figure(res.figure, "segments/silhouette.png")
-    print(f"segments: k={res.k} (silhouette {res.silhouettes[res.k]:.3f}; tried {sorted(res.silhouettes)})")
-    for row in res.profile_rows:
-        print(f"  {row['segment']}: {row['segment_name']:<32} {row['n_customers']:>6} customers, "
-              f"median monetary {row['median_monetary']:.0f}")
-    return {"k": res.k, "silhouettes": res.silhouettes}
+        res = run(ctx.lake, params)
+        log_result(res)
+    sizes = ", ".join(f"{r['segment_name']} {r['n_customers']:,}" for r in res.profiles)
+    print(f"segments: k={res.k} (silhouette {res.silhouettes[res.k]:.3f}, tried {sorted(res.silhouettes)}) "
+          f"as of {res.as_of}: {sizes}")
+    return res
 
 
 if __name__ == "__main__":

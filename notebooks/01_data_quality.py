@@ -32,7 +32,6 @@ import pandas as pd
 from IPython.display import display
 from pyspark.sql import functions as F
 
-from marketlab.clean.run import BRONZE_OF, SILVER_OF
 from marketlab.report.notebook import open_lake, table
 
 pd.set_option("display.width", 160)
@@ -68,12 +67,13 @@ if audit is not None:
     by_reason = (audit.groupBy("source_table", "action", "reason").count()
                  .orderBy("source_table", "action", F.desc("count")).toPandas())
     display(by_reason)
-    rows = []
-    for kind, bronze in BRONZE_OF.items():
+    rows, clean = [], settings.jobs.clean
+    for kind in clean.tables:
+        bronze = clean.input_table(kind)
         if not lake.exists(bronze):
             print(f"skipped {bronze}: not in this lake")
             continue
-        silver = {t: lake.read(t).count() for t in SILVER_OF[kind] if lake.exists(t)}
+        silver = {t: lake.read(t).count() for t in clean.output_tables(kind) if lake.exists(t)}
         excluded = int(by_reason[(by_reason.source_table == bronze) & (by_reason.action == "excluded")]["count"].sum())
         n = lake.read(bronze).count()
         rows.append({"bronze": bronze, "bronze_rows": n, "silver_rows": sum(silver.values()), "excluded": excluded,

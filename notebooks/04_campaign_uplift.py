@@ -32,6 +32,7 @@ import numpy as np
 from IPython.display import display
 from pyspark.sql import functions as F
 
+from marketlab.privacy import resolve_secret
 from marketlab.report import calc
 from marketlab.report.collect import qini_buckets
 from marketlab.report.model import Unavailable
@@ -78,7 +79,7 @@ if evaluations is not None:
 # ## Qini curves of the uplift scores (held-out customers)
 
 # %%
-buckets = qini_buckets(lake, settings, points=40)  # Unavailable(reason) when a table is missing
+buckets = qini_buckets(lake, settings, resolve_secret(), points=40)  # Unavailable(reason) when a table is missing
 if isinstance(buckets, Unavailable):
     print("skipped:", buckets.reason)
 else:

@@ -105,11 +105,11 @@ def fresh_lake(spark, tmp_path) -> Lake:
 @pytest.fixture(scope="session")
 def ingested(spark, session_tmp):
     """The three vendored data sets ingested once into a session lake (bronze)."""
-    from marketlab.ingest.run import ingest_sources
+    from marketlab.ingest.run import run as ingest
 
     st = make_settings(session_tmp / "ingested")
     lk = Lake(spark, st)
-    summary = ingest_sources(lk, st)
+    summary = ingest(lk, st.jobs.ingest)
     return lk, summary
 
 
@@ -121,13 +121,13 @@ def silver(ingested):
     sessions, silver._audit and quality.results (the gate has passed on them);
     ``accounting`` is the list of :class:`marketlab.clean.audit.Accounting` per source.
     """
-    from marketlab.clean.run import SILVER_OF, clean_tables
-    from marketlab.quality.run import check_tables
+    from marketlab.clean.run import run as clean
+    from marketlab.quality.run import run as check
 
     lk, _ = ingested
-    accounting = clean_tables(lk, lk.settings.jobs.clean, log_metrics=False)
-    check_tables(lk, [t for ts in SILVER_OF.values() for t in ts], lk.settings.jobs.quality)
-    return lk, accounting
+    cleaned = clean(lk, lk.settings.jobs.clean)
+    check(lk, cleaned.silver_tables, lk.settings.jobs.quality).raise_if_failed()
+    return lk, cleaned.accounting
 
 
 @pytest.fixture(scope="session")
@@ -138,13 +138,15 @@ def gold(silver):
     (as of the day after the last sale), customer_sequences, segments, segment_profiles;
     ``info`` = {"as_of", "rows", "versions", "k", "silhouettes"}.
     """
-    from marketlab.features.run import build_features
-    from marketlab.segments.run import build_segments
+    from marketlab.features.run import run as features
+    from marketlab.privacy import resolve_secret
+    from marketlab.segments.run import run as segments
 
     lk, _ = silver
-    info = build_features(lk, lk.settings.jobs.features)
-    seg = build_segments(lk, lk.settings.jobs.segments)
-    return lk, {**info, "k": seg.k, "silhouettes": seg.silhouettes}
+    feats = features(lk, lk.settings.jobs.features, resolve_secret())
+    seg = segments(lk, lk.settings.jobs.segments)
+    return lk, {"as_of": feats.as_of, "rows": feats.rows, "versions": feats.versions, "k": seg.k,
+                "silhouettes": seg.silhouettes}
 
 
 def copy_data(name: str, dest: Path) -> Path:

@@ -9,7 +9,7 @@ import pytest
 from marketlab.clean.audit import Accounting, check_accounting
 from marketlab.clean.orders import canonical_descriptions, clean_orders, route_orders
 from marketlab.clean.params import OrderRules, OutlierRule
-from marketlab.runtime import JobError
+from marketlab.errors import GateFailedError
 
 SCHEMA = ("invoice_no string, stock_code string, description string, quantity int, invoice_date timestamp, "
           "unit_price double, customer_id long, country string, _source_file string, _line long, _batch_id string")
@@ -89,7 +89,7 @@ def test_iqr_outlier_flag(spark):
     assert [k for k, v in lin.items() if v] == [("i", 500)]
 
 
-def test_accounting_imbalance_is_a_job_error():
+def test_accounting_imbalance_fails_the_gate():
     check_accounting(Accounting("bronze.orders", 10, {"silver.order_lines": 7}, {"duplicate": 3}))
-    with pytest.raises(JobError, match=r"does not balance.*difference 1"):
+    with pytest.raises(GateFailedError, match=r"does not balance.*difference 1"):
         check_accounting(Accounting("bronze.orders", 10, {"silver.order_lines": 6}, {"duplicate": 3}))

@@ -9,6 +9,7 @@ import pytest
 from chispa import assert_df_equality
 
 from marketlab.features import build
+from marketlab.privacy import customer_key
 
 SALT = "s"
 SALES_SCHEMA = ("invoice_no string, stock_code string, description string, quantity int, invoice_ts timestamp, "
@@ -49,7 +50,7 @@ def key(cid):
 def test_customer_key_is_contract_hash(spark):
     import pyspark.sql.functions as F
 
-    got = spark.range(1).select(build.customer_key(F.lit(17850), SALT)).first()[0]
+    got = spark.range(1).select(customer_key(F.lit(17850), SALT)).first()[0]
     assert got == key(17850)
 
 
@@ -118,3 +119,11 @@ def test_sequences_in_time_order(frames):
     assert [b["invoice_no"] for b in c["baskets"]] == ["1", "2", "9"]
     assert c["item_sequence"] == ["A", "B", "A", "A"] and c["n_baskets"] == 3
     assert build.customer_sequences(sales, SALT, max_baskets=1).where(f"customer_key = '{key(100)}'").first()["item_sequence"] == ["A"]
+
+
+def test_table_names_are_catalog_names(settings):
+    from marketlab.features.params import FeaturesParams
+
+    p = FeaturesParams()
+    names = [v for k, v in p.model_dump().items() if k.endswith("_table")]
+    assert len(names) == 9 and [t for t in names if t not in settings.catalog] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from conftest import DATA, make_settings
-from marketlab.ingest.run import ingest_sources
+from marketlab.errors import BadInputError
+from marketlab.ingest.run import run as ingest
 from marketlab.tables import Lake
 
 RETAIL = DATA / "online_retail/online_retail.csv.gz"
@@ -52,7 +54,7 @@ def test_each_malformed_kind_quarantined_with_reason_and_line(spark, tmp_path):
         lines[idx] = raw
     path = _write_bytes(tmp_path / "orders.csv", lines)
     lake = _lake_for(spark, tmp_path, path)
-    summary = ingest_sources(lake, lake.settings)
+    summary = ingest(lake, lake.settings.jobs.ingest)
     res = summary.files[0]
     assert res.status == "ok"
     assert (res.records, res.bronze_rows, res.rejected_rows) == (300, 300 - len(bad), len(bad))
@@ -89,7 +91,7 @@ def test_fuzzed_records_balance_exactly(spark, tmp_path, seed):
         lines[idx] = bytes(ln)
     path = _write_bytes(tmp_path / "fuzz.csv", lines)
     lake = _lake_for(spark, tmp_path, path, max_reject_fraction=1.0)
-    res = ingest_sources(lake, lake.settings).files[0]
+    res = ingest(lake, lake.settings.jobs.ingest).files[0]
     bronze = lake.read("bronze.orders").select("_line").toPandas()["_line"]
     rejected = lake.read("bronze._rejects").select("_line").toPandas()["_line"]
     assert res.records == 400 == len(bronze) + len(rejected)
@@ -114,7 +116,7 @@ def test_other_export_loads_by_conf_alone(spark, tmp_path, ingested):
     lake = _lake_for(spark, tmp_path, path, timestamp_format="M/d/yyyy H:mm", columns={
         "invoice_no": "Invoice", "stock_code": "StockCode", "description": "Description", "quantity": "Quantity",
         "invoice_date": "InvoiceDate", "unit_price": "Price", "customer_id": "Customer ID", "country": "Country"})
-    res = ingest_sources(lake, lake.settings).files[0]
+    res = ingest(lake, lake.settings.jobs.ingest).files[0]
     assert (res.status, res.records, res.bronze_rows, res.rejected_rows) == ("ok", 3000, 3000, 0)
     cols = ["_line", "invoice_no", "stock_code", "description", "quantity", "invoice_date", "unit_price",
             "customer_id", "country"]
@@ -132,7 +134,7 @@ def test_json_lines_and_parquet_sources(spark, tmp_path):
     jpath.write_text("\n".join(records) + "\n")
     lake = Lake(spark, make_settings(tmp_path / "j", [
         f"sources.hillstrom.path={jpath}", "sources.hillstrom.format=json", "jobs.ingest.sources=[hillstrom]"]))
-    res = ingest_sources(lake, lake.settings).files[0]
+    res = ingest(lake, lake.settings.jobs.ingest).files[0]
     assert (res.records, res.bronze_rows, res.rejected_rows) == (500, 499, 1)
     assert lake.read("bronze._rejects").first().reasons == ["malformed_json"]
     assert lake.read("bronze.campaign_log").agg(F.sum("spend")).first()[0] == pytest.approx(
@@ -142,7 +144,7 @@ def test_json_lines_and_parquet_sources(spark, tmp_path):
     src.assign(recency=src["recency"].astype(str)).to_parquet(ppath, index=False)
     lake2 = Lake(spark, make_settings(tmp_path / "p", [
         f"sources.hillstrom.path={ppath}", "sources.hillstrom.format=parquet", "jobs.ingest.sources=[hillstrom]"]))
-    res2 = ingest_sources(lake2, lake2.settings).files[0]
+    res2 = ingest(lake2, lake2.settings.jobs.ingest).files[0]
     assert (res2.status, res2.records, res2.bronze_rows) == ("ok", 500, 500)
     assert sorted(r._line for r in lake2.read("bronze.campaign_log").select("_line").collect()) == list(range(1, 501))
 
@@ -153,7 +155,7 @@ def test_corrupt_file_fails_alone_and_tables_keep_version(spark, tmp_path, kind)
     good.parent.mkdir()
     good.write_text("\n".join(_retail_lines(50)) + "\n")
     lake = _lake_for(spark, tmp_path, good.parent / "*")
-    ingest_sources(lake, lake.settings)
+    ingest(lake, lake.settings.jobs.ingest)
     version = lake.version("bronze.orders")
     bad = good.parent / "b_bad.csv.gz"
     if kind == "truncated_gzip":
@@ -167,7 +169,7 @@ def test_corrupt_file_fails_alone_and_tables_keep_version(spark, tmp_path, kind)
     else:
         bad = bad.with_suffix("")
         bad.write_text("a;b;c\n1;2;3\n")
-    summary = ingest_sources(lake, lake.settings)
+    summary = ingest(lake, lake.settings.jobs.ingest)
     statuses = {Path(f.file).name: (f.status, f.message) for f in summary.files}
     assert statuses["a_good.csv"][0] == "skipped"
     status, message = statuses[bad.name]
@@ -179,14 +181,18 @@ def test_corrupt_file_fails_alone_and_tables_keep_version(spark, tmp_path, kind)
     assert lake.read("bronze.orders").count() == 50
     log = lake.read("ops.ingest_log").where(F.col("status") == "failed").collect()
     assert [r.file.rsplit("/", 1)[-1] for r in log] == [bad.name]
+    assert {k: v for k, v in summary.metrics().items() if k.startswith("files_")} == \
+        {"files_ok": 0, "files_skipped": 1, "files_failed": 1}
+    with pytest.raises(BadInputError, match=re.escape(message)):  # after the good file was kept
+        summary.raise_if_failed()
 
 
 def test_changed_file_replaces_its_rows(spark, tmp_path):
     path = tmp_path / "orders.csv"
     path.write_text("\n".join(_retail_lines(100)) + "\n")
     lake = _lake_for(spark, tmp_path, path)
-    ingest_sources(lake, lake.settings)
+    ingest(lake, lake.settings.jobs.ingest)
     path.write_text("\n".join(_retail_lines(120)) + "\n")  # corrected re-export, same path
-    res = ingest_sources(lake, lake.settings).files[0]
+    res = ingest(lake, lake.settings.jobs.ingest).files[0]
     assert res.status == "ok" and res.bronze_rows == 120
     assert lake.read("bronze.orders").count() == 120

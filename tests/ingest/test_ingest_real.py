@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from conftest import DATA
-from marketlab.ingest.run import ingest_sources
+from marketlab.ingest.run import run as ingest
 
 
 def test_real_files_counts_exact(ingested):
@@ -76,7 +76,7 @@ def test_line_numbers_exact_across_many_splits(spark, fresh_lake):
     """A large uncompressed file read in many splits still gets exact physical line numbers."""
     spark.conf.set("spark.sql.files.maxPartitionBytes", str(256 * 1024))
     try:
-        ingest_sources(fresh_lake, fresh_lake.settings, ["hillstrom"])
+        ingest(fresh_lake, fresh_lake.settings.jobs.ingest.model_copy(update={"sources": ["hillstrom"]}))
     finally:
         spark.conf.unset("spark.sql.files.maxPartitionBytes")
     ref = pd.read_csv(DATA / "hillstrom/hillstrom.csv")
@@ -89,7 +89,7 @@ def test_line_numbers_exact_across_many_splits(spark, fresh_lake):
 def test_rerun_is_idempotent(ingested):
     lake, _ = ingested
     before = {t: lake.version(t) for t in ("bronze.orders", "bronze.campaign_log", "bronze.sessions", "bronze._rejects")}
-    again = ingest_sources(lake, lake.settings)
+    again = ingest(lake, lake.settings.jobs.ingest)
     assert {f.status for f in again.files} == {"skipped"}
     assert {t: lake.version(t) for t in before} == before
     assert lake.read("bronze.orders").count() == 541_909

@@ -8,8 +8,8 @@ import pytest
 
 from marketlab.quality.gate import evaluate
 from marketlab.quality.params import Expectation, QualityParams
-from marketlab.quality.run import check_tables, require_passed
-from marketlab.runtime import JobError
+from marketlab.errors import GateFailedError
+from marketlab.quality.run import require_passed, run as check
 
 E = Expectation
 
@@ -55,15 +55,25 @@ def test_corrupted_version_is_blocked(spark, fresh_lake):
         E(name="row_count_drift", kind="row_count_drift", max_fraction=0.5)]})
     good = spark.createDataFrame([(1, "a"), (2, None), (3, "b")], "quantity int, original_invoice_no string")
     lake.write(good, "silver.returns")
-    res = check_tables(lake, ["silver.returns"], params)
-    assert all(r.passed for r in res)
+    res = check(lake, ["silver.returns"], params)
+    assert len(res.results) == 3 and all(r.passed for r in res.results) and res.failures == []
+    res.raise_if_failed()
     require_passed(lake, ["silver.returns"])  # v0 passed
 
     bad = spark.createDataFrame([(1, None), (-2, None), (0, None)], "quantity int, original_invoice_no string")
     lake.write(bad, "silver.returns")
-    with pytest.raises(JobError, match=r"quantity_positive \(range, blocking\) FAILED: 2 offending of 3 rows"):
-        check_tables(lake, ["silver.returns"], params)
-    with pytest.raises(JobError, match=r"silver.returns version 1 failed the data-quality gate: quantity_positive \(2 offending rows\)"):
+    gate = check(lake, ["silver.returns"], params)  # records the failure, raises only when asked
+    assert [r.expectation for r in gate.failures] == ["quantity_positive"]
+    assert [r.expectation for r in gate.warnings] == ["unlinked"]
+    assert gate.metrics() == {"quality.silver.returns.quantity_positive.offending": 2,
+                              "quality.silver.returns.unlinked.offending": 3,
+                              "quality.silver.returns.row_count_drift.offending": 0,
+                              "quality.failed_blocking": 1, "quality.failed_warning": 1}
+    # the drift check read v0 for its count; the lineage records the checked version
+    assert lake.reads["silver.returns"] == 1
+    with pytest.raises(GateFailedError, match=r"quantity_positive \(range, blocking\) FAILED: 2 offending of 3 rows"):
+        gate.raise_if_failed()
+    with pytest.raises(GateFailedError, match=r"silver.returns version 1 failed the data-quality gate: quantity_positive \(2 offending rows\)"):
         require_passed(lake, ["silver.returns"])
     rows = {(r["version"], r["expectation"]): r for r in lake.read("quality.results").collect()}
     assert len(rows) == 6
@@ -71,10 +81,9 @@ def test_corrupted_version_is_blocked(spark, fresh_lake):
     assert rows[(1, "row_count_drift")]["passed"] is True  # 3 rows vs 3
 
     # a rerun of the gate on the same version replaces its results (merge on key)
-    with pytest.raises(JobError):
-        check_tables(lake, ["silver.returns"], params)
+    assert check(lake, ["silver.returns"], params).failures
     assert lake.read("quality.results").count() == 6
 
     lake.write(good.limit(1), "silver.returns")  # v2: no result yet
-    with pytest.raises(JobError, match="version 2 has no data-quality result"):
+    with pytest.raises(GateFailedError, match="version 2 has no data-quality result"):
         require_passed(lake, ["silver.returns"])

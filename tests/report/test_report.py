@@ -12,7 +12,9 @@ import pytest
 
 from marketlab.config import load_settings
 from marketlab.report import sections as S
-from marketlab.report.build import LATEST, make_report
+from marketlab.privacy import DEV_SECRET
+from marketlab.report.build import LATEST
+from marketlab.report.run import run as make_report
 from marketlab.report.collect import histogram
 from marketlab.report.model import Unavailable
 from marketlab.tables import Lake
@@ -33,7 +35,7 @@ def report(spark, small_lake, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
     st = _settings(small_lake, out)
     t0 = time.perf_counter()
-    res = make_report(Lake(spark, st), st, run_id="0123456789abcdef")
+    res = make_report(Lake(spark, st), st, DEV_SECRET, run_id="0123456789abcdef")
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -98,7 +100,7 @@ def test_missing_tables_and_store_give_notes(spark, small_lake, tmp_path):
         shutil.copytree(small_lake.lake_root / table, lake_copy / table)
     st = load_settings(ROOT / "conf" / "test.yaml", [f"lake_root={lake_copy}", f"jobs.report.reports_dir={tmp_path / 'r'}",
                                                     f"mlflow.tracking_uri=sqlite:///{tmp_path / 'none' / 'mlflow.db'}"])
-    res = make_report(Lake(spark, st), st)
+    res = make_report(Lake(spark, st), st, DEV_SECRET)
     html = res.path.read_text()
     assert not (tmp_path / "none").exists()  # reading the report never creates a store
     forecast = _section_html(html, "forecast")
@@ -116,7 +118,7 @@ def test_report_of_an_empty_lake_renders(spark, tmp_path):
     st = load_settings(ROOT / "conf" / "test.yaml", [f"lake_root={tmp_path / 'empty'}",
                                                     f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
                                                     f"jobs.report.reports_dir={tmp_path / 'r'}"])
-    res = make_report(Lake(spark, st), st)
+    res = make_report(Lake(spark, st), st, DEV_SECRET)
     html = res.path.read_text()
     assert len(res.partial) == len(S.TITLES)
     assert "not available: table quality.results does not exist: run the &#x27;clean&#x27; stage first" in html

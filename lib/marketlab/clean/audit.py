@@ -17,13 +17,12 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from marketlab import constants as C
+from marketlab.errors import GateFailedError
 
 EXCLUDED = "excluded"
 ALTERED = "altered"
 
 AUDIT_COLUMNS = ("table", "source_table", "action", "reason", "detail", C.SOURCE_FILE, C.LINE, C.BATCH_ID, "record")
-
-_LINEAGE = {C.SOURCE, C.SOURCE_FILE, C.LINE, C.BATCH_ID, C.INGESTED_AT}
 
 
 def data_columns(df: DataFrame) -> list[str]:
@@ -74,13 +73,6 @@ def audit_rows(
 
 def _col_or_null(df: DataFrame, name: str, dtype: str) -> Column:
     return (F.col(name) if name in df.columns else F.lit(None)).cast(dtype).alias(name)
-
-
-def empty_audit(spark) -> DataFrame:
-    """An audit frame with no rows (schema of :data:`AUDIT_COLUMNS`)."""
-    return spark.createDataFrame(
-        [], "table string, source_table string, action string, reason string, detail string, "
-            f"{C.SOURCE_FILE} string, {C.LINE} long, {C.BATCH_ID} string, record string")
 
 
 def union_all(frames: list[DataFrame]) -> DataFrame:
@@ -145,13 +137,11 @@ def check_accounting(acc: Accounting) -> None:
     """Raise if rows were lost or duplicated by cleaning.
 
     Raises:
-        marketlab.runtime.JobError: bronze rows != silver rows + excluded rows; the
-            message gives every term.
+        GateFailedError: bronze rows != silver rows + excluded rows (the row-accounting
+            gate); the message gives every term.
     """
     if not acc.balanced:
-        from marketlab.runtime import JobError
-
-        raise JobError(
+        raise GateFailedError(
             f"row accounting of {acc.source_table} does not balance: bronze {acc.bronze_rows} != "
             f"silver {acc.silver_rows} + excluded {acc.excluded} "
             f"(difference {acc.bronze_rows - sum(acc.silver_rows.values()) - sum(acc.excluded.values())})")

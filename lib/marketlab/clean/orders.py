@@ -156,6 +156,8 @@ def clean_orders(
     rules: OrderRules,
     *,
     source_table: str = "bronze.orders",
+    sales_table: str = "silver.order_lines",
+    returns_table: str = "silver.returns",
 ) -> CleanOrders:
     """Bronze order lines -> silver sales, returns, adjustments and audit rows.
 
@@ -163,6 +165,8 @@ def clean_orders(
         bronze: ``bronze.orders`` rows (canonical columns + lineage).
         rules: Order rules from conf.
         source_table: Bronze table name (for the audit).
+        sales_table: Silver sales table name (for the audit).
+        returns_table: Silver returns table name (for the audit).
 
     Returns:
         A :class:`CleanOrders`; ``routed`` is cached and should be unpersisted after the
@@ -171,8 +175,8 @@ def clean_orders(
     routed = route_orders(bronze, rules).persist()
     lineage = [c for c in (C.SOURCE_FILE, C.LINE, C.BATCH_ID) if c in bronze.columns]
     audits = [
-        audit_rows(routed, F.col("_route") == EXCLUDE, table=_target(), source_table=source_table, action=EXCLUDED,
-                   reason=F.col("_reason"), record_columns=ORDER_DATA_COLUMNS,
+        audit_rows(routed, F.col("_route") == EXCLUDE, table=_target(sales_table, returns_table),
+                   source_table=source_table, action=EXCLUDED, reason=F.col("_reason"), record_columns=ORDER_DATA_COLUMNS,
                    detail=F.concat(F.lit("invoice="), F.col(C.INVOICE_NO), F.lit(" qty="), F.col(C.QUANTITY).cast("string"),
                                    F.lit(" price="), F.col(C.UNIT_PRICE).cast("string")))]
 
@@ -181,7 +185,7 @@ def clean_orders(
     goods = goods.join(F.broadcast(canon), C.STOCK_CODE, "left")
     changed = ~F.col(C.DESCRIPTION).eqNullSafe(F.col("_canonical_description"))
     audits.append(audit_rows(
-        goods, changed, table=F.when(F.col("_route") == SALE, "silver.order_lines").otherwise("silver.returns"),
+        goods, changed, table=_target(sales_table, returns_table),
         source_table=source_table, action=ALTERED, record_columns=ORDER_DATA_COLUMNS,
         reason=F.when(F.trim(F.col(C.DESCRIPTION)) == F.col("_canonical_description"), F.lit("description_trimmed"))
         .otherwise(F.lit("description_normalised")),
@@ -213,5 +217,6 @@ def clean_orders(
     return CleanOrders(sales, rets, adjustments, union_all(audits), routed)
 
 
-def _target() -> Column:
-    return F.when(F.col("_route") == RETURN, "silver.returns").otherwise("silver.order_lines")
+def _target(sales_table: str, returns_table: str) -> Column:
+    """The silver table a routed row is bound for (adjustments are audited as sales)."""
+    return F.when(F.col("_route") == RETURN, returns_table).otherwise(sales_table)

@@ -94,6 +94,9 @@ class OrderRules(StrictModel):
     outliers: OutlierRule = Field(default_factory=OutlierRule)
 
 
+Kind = Literal["orders", "campaign", "sessions"]
+
+
 class CleanParams(StrictModel):
     """Parameters of the clean job.
 
@@ -101,14 +104,41 @@ class CleanParams(StrictModel):
         orders: Rules for ``bronze.orders``.
         campaign: Rules for ``bronze.campaign_log``.
         sessions: Rules for ``bronze.sessions``.
-        tables: Which tables to clean (all by default).
+        tables: Which kinds of source to clean (all by default).
+        orders_input_table: Bronze order lines read.
+        campaign_input_table: Bronze campaign log read.
+        sessions_input_table: Bronze sessions read.
+        order_lines_table: Silver sales written.
+        returns_table: Silver returns written.
+        adjustments_table: Silver non-product lines (postage, fees, bad debt) written.
+        campaign_table: Silver campaign log written.
+        sessions_table: Silver sessions written.
+        audit_table: Every excluded or altered bronze row, with its reason.
     """
 
     orders: OrderRules = Field(default_factory=OrderRules)
     campaign: CampaignRules = Field(default_factory=CampaignRules)
     sessions: SessionRules = Field(default_factory=SessionRules)
-    tables: list[Literal["orders", "campaign", "sessions"]] = Field(
-        default_factory=lambda: ["orders", "campaign", "sessions"])
+    tables: list[Kind] = Field(default_factory=lambda: ["orders", "campaign", "sessions"])
+    orders_input_table: str = "bronze.orders"
+    campaign_input_table: str = "bronze.campaign_log"
+    sessions_input_table: str = "bronze.sessions"
+    order_lines_table: str = "silver.order_lines"
+    returns_table: str = "silver.returns"
+    adjustments_table: str = "silver.adjustments"
+    campaign_table: str = "silver.campaign_log"
+    sessions_table: str = "silver.sessions"
+    audit_table: str = "silver._audit"
+
+    def input_table(self, kind: Kind) -> str:
+        """The bronze table of one kind of source."""
+        return {"orders": self.orders_input_table, "campaign": self.campaign_input_table,
+                "sessions": self.sessions_input_table}[kind]
+
+    def output_tables(self, kind: Kind) -> tuple[str, ...]:
+        """The silver tables cleaning one kind of source writes."""
+        return {"orders": (self.order_lines_table, self.returns_table, self.adjustments_table),
+                "campaign": (self.campaign_table,), "sessions": (self.sessions_table,)}[kind]
 
     @model_validator(mode="after")
     def _non_empty(self) -> "CleanParams":

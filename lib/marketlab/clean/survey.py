@@ -10,30 +10,35 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from marketlab import constants as C
-from marketlab.clean.audit import ALTERED, EXCLUDED, audit_rows, empty_audit, union_all
+from marketlab.clean.audit import ALTERED, EXCLUDED, audit_rows, union_all
 from marketlab.clean.params import CampaignRules, SessionRules
-
-CAMPAIGN_OUT = ["customer_id", "treatment", "recency", "history", "history_bin", "history_segment", "mens", "womens",
-                "zip_code", "newbie", "channel", "visit", "conversion", "spend"]
+from marketlab.errors import ConfError
 
 
-def _fix_values(df: DataFrame, fixes: dict[str, dict[str, str]]) -> tuple[DataFrame, list[tuple[Column, str, Column]]]:
-    """Apply spelling fixes; return the fixed frame and (condition, reason, detail) per column."""
-    hits: list[tuple[Column, str, Column]] = []
+def _fix_values(df: DataFrame, fixes: dict[str, dict[str, str]], *, table: str, source_table: str,
+                record_columns: list[str]) -> tuple[DataFrame, list[DataFrame]]:
+    """Apply the spelling fixes of ``fixes`` (column -> {wrong: right}).
+
+    Returns:
+        The fixed frame and one ``altered`` audit frame (reason ``fix_<column>``) per fixed
+        column, computed on the rows before the fix.
+
+    Raises:
+        ConfError: A fix names a column the table does not have.
+    """
+    fixed, audits = df, []
     for col, mapping in fixes.items():
         if not mapping:
             continue
         if col not in df.columns:
-            raise ValueError(f"value_fixes: column '{col}' is not in the table (columns: {df.columns})")
-        cond = F.col(col).isin(list(mapping))
+            raise ConfError(f"value_fixes: column '{col}' is not in the table (columns: {df.columns})")
         mapped = F.create_map(*[F.lit(x) for kv in mapping.items() for x in kv])
-        detail = F.concat(F.lit(f"{col}: "), F.col(col), F.lit(" -> "), mapped[F.col(col)])
-        hits.append((cond, f"fix_{col}", detail))
-    for col, mapping in fixes.items():
-        if mapping:
-            mapped = F.create_map(*[F.lit(x) for kv in mapping.items() for x in kv])
-            df = df.withColumn(col, F.coalesce(mapped[F.col(col)], F.col(col)))
-    return df, hits
+        audits.append(audit_rows(df, F.col(col).isin(list(mapping)), table=table, source_table=source_table,
+                                 action=ALTERED, reason=f"fix_{col}",
+                                 detail=F.concat(F.lit(f"{col}: "), F.col(col), F.lit(" -> "), mapped[F.col(col)]),
+                                 record_columns=record_columns))
+        fixed = fixed.withColumn(col, F.coalesce(mapped[F.col(col)], F.col(col)))
+    return fixed, audits
 
 
 def _lineage(df: DataFrame) -> list[str]:
@@ -88,10 +93,9 @@ def clean_campaign(
                              reason="history_bin_unparsed",
                              detail=F.concat(F.lit("history_segment="), F.coalesce(F.col("history_segment"), F.lit("null"))),
                              record_columns=data_cols))
-    fixed, hits = _fix_values(kept, rules.value_fixes)
-    for cond, reason, detail in hits:
-        audits.append(audit_rows(kept, cond, table=table, source_table=source_table, action=ALTERED, reason=reason,
-                                 detail=detail, record_columns=data_cols))
+    fixed, fix_audits = _fix_values(kept, rules.value_fixes, table=table, source_table=source_table,
+                                    record_columns=data_cols)
+    audits += fix_audits
     line = F.col(C.LINE) if C.LINE in fixed.columns else F.monotonically_increasing_id() + 2
     silver = fixed.select(
         (line - 1).cast("long").alias("customer_id"),
@@ -133,7 +137,7 @@ def clean_sessions(
     data_cols = [c for c in bronze.columns if not c.startswith("_")]
     for col in (*rules.sentinel_columns, *rules.all_missing_columns):
         if col not in bronze.columns:
-            raise ValueError(f"sessions rules name column '{col}', which bronze.sessions does not have")
+            raise ConfError(f"sessions rules name column '{col}', which {source_table} does not have")
     all_missing = reduce(lambda a, b: a & b, [F.col(c).isNull() for c in rules.all_missing_columns])
     df = bronze.withColumn("_all_missing", all_missing)
     df = df.withColumn("_dup", _duplicate_flag(df, data_cols) if rules.drop_duplicates else F.lit(False))
@@ -153,10 +157,9 @@ def clean_sessions(
         record_columns=data_cols))
     for c in rules.sentinel_columns:
         kept = kept.withColumn(c, F.when(F.col(c) == sentinel, F.lit(None)).otherwise(F.col(c)))
-    fixed, hits = _fix_values(kept, rules.value_fixes)
-    for cond, reason, detail in hits:
-        audits.append(audit_rows(kept, cond, table=table, source_table=source_table, action=ALTERED, reason=reason,
-                                 detail=detail, record_columns=data_cols))
+    fixed, fix_audits = _fix_values(kept, rules.value_fixes, table=table, source_table=source_table,
+                                    record_columns=data_cols)
+    audits += fix_audits
     line = F.col(C.LINE) if C.LINE in fixed.columns else F.monotonically_increasing_id() + 2
     silver = fixed.select(
         (line - 1).cast("long").alias(C.SESSION_ID),
@@ -164,4 +167,4 @@ def clean_sessions(
         F.col(revenue_col).cast("int").alias(C.LABEL),
         *_lineage(fixed),
     )
-    return silver, union_all(audits) if audits else empty_audit(bronze.sparkSession)
+    return silver, union_all(audits)

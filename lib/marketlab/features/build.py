@@ -1,36 +1,20 @@
 """Gold features from silver sales and returns (pure DataFrame transforms).
 
-Customer ids are pseudonymised (``customer_key``) before anything leaves this module.
-``customer_features`` is point-in-time: it only sees rows strictly before ``as_of``.
+Customer ids are pseudonymised (:func:`marketlab.privacy.customer_key` with the caller's
+secret) before anything leaves this module. ``customer_features`` is point-in-time: it only
+sees rows strictly before ``as_of``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import os
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from marketlab import constants as C
-
-log = logging.getLogger(__name__)
-
-
-def resolve_salt(env: str = "MARKETLAB_PSEUDONYM_SALT", default: str = "marketlab-dev-salt") -> str:
-    """The pseudonymisation salt from the environment (dev default with a warning)."""
-    salt = os.environ.get(env)
-    if not salt:
-        log.warning("%s is unset: using the development pseudonym salt (not for production data)", env)
-        return default
-    return salt
-
-
-def customer_key(customer_id: Column, salt: str) -> Column:
-    """First 16 hex chars of sha256(salt || customer_id) (docs/CONTRACTS.md)."""
-    return F.substring(F.sha2(F.concat(F.lit(salt), customer_id.cast("long").cast("string")), 256), 1, 16)
+from marketlab.privacy import customer_key
 
 
 def item_features(sales: DataFrame, returns: DataFrame) -> DataFrame:
@@ -50,7 +34,7 @@ def item_features(sales: DataFrame, returns: DataFrame) -> DataFrame:
             .withColumn("return_rate", F.col("returned_units") / F.col("units")))
 
 
-def interactions(sales: DataFrame, returns: DataFrame, salt: str) -> DataFrame:
+def interactions(sales: DataFrame, returns: DataFrame, secret: str) -> DataFrame:
     """Customer x item implicit strength = net units (sold - returned), kept where > 0."""
     s = (sales.where(F.col(C.CUSTOMER_ID).isNotNull())
          .groupBy(C.CUSTOMER_ID, C.STOCK_CODE)
@@ -60,7 +44,7 @@ def interactions(sales: DataFrame, returns: DataFrame, salt: str) -> DataFrame:
          .agg(F.sum(C.QUANTITY).alias("_ret")))
     j = s.join(r, [C.CUSTOMER_ID, C.STOCK_CODE], "left").fillna({"_ret": 0})
     return (j.withColumn("strength", (F.col("_sold") - F.col("_ret")).cast("double")).where(F.col("strength") > 0)
-            .select(customer_key(F.col(C.CUSTOMER_ID), salt).alias(C.CUSTOMER_KEY), F.col(C.STOCK_CODE).alias(C.ITEM_ID),
+            .select(customer_key(C.CUSTOMER_ID, secret).alias(C.CUSTOMER_KEY), F.col(C.STOCK_CODE).alias(C.ITEM_ID),
                     "strength", F.col("n_purchases").cast("long"), "first_ts", "last_ts"))
 
 
@@ -115,7 +99,7 @@ def _score(col: str, bins: int, ascending: bool) -> Column:
     return F.least(F.floor(pr * bins) + 1, F.lit(bins)).cast("int")
 
 
-def customer_features(sales: DataFrame, returns: DataFrame, as_of: dt.date, salt: str,
+def customer_features(sales: DataFrame, returns: DataFrame, as_of: dt.date, secret: str,
                       windows_days: list[int] = (7, 30, 90), bins: int = 5) -> DataFrame:
     """RFM, scores, tenure, basket stats, return rate and window aggregates as of a cutoff.
 
@@ -126,7 +110,7 @@ def customer_features(sales: DataFrame, returns: DataFrame, as_of: dt.date, salt
         sales: ``silver.order_lines``.
         returns: ``silver.returns``.
         as_of: Cutoff date (exclusive).
-        salt: Pseudonymisation salt.
+        secret: Pseudonymisation secret (:func:`marketlab.privacy.resolve_secret`).
         windows_days: Look-back windows (days before ``as_of``).
         bins: Number of score bins (R, F, M scores in 1..bins, higher is better).
 
@@ -169,13 +153,13 @@ def customer_features(sales: DataFrame, returns: DataFrame, as_of: dt.date, salt
             "gross_revenue", "units", "n_items", "avg_basket_value", "avg_basket_units", "avg_basket_items",
             "returned_units", "return_rate",
             *[f"{k}_{w}d" for k in ("orders", "revenue", "units") for w in windows_days]]
-    return out.select(customer_key(F.col(C.CUSTOMER_ID), salt).alias(C.CUSTOMER_KEY), cut.alias(C.AS_OF), *cols,
+    return out.select(customer_key(C.CUSTOMER_ID, secret).alias(C.CUSTOMER_KEY), cut.alias(C.AS_OF), *cols,
                       F.concat(F.col("r_score").cast("string"), F.col("f_score").cast("string"),
                                F.col("m_score").cast("string")).alias("rfm_code"),
                       seg.alias("rfm_segment"))
 
 
-def customer_sequences(sales: DataFrame, salt: str, max_baskets: int = 100, as_of: dt.date | None = None) -> DataFrame:
+def customer_sequences(sales: DataFrame, secret: str, max_baskets: int = 100, as_of: dt.date | None = None) -> DataFrame:
     """Each customer's baskets in time order: ``baskets`` (invoice, ts, items) and the flat ``item_sequence``."""
     s = sales.where(F.col(C.CUSTOMER_ID).isNotNull())
     if as_of is not None:
@@ -186,6 +170,6 @@ def customer_sequences(sales: DataFrame, salt: str, max_baskets: int = 100, as_o
     b = b.withColumn("_rk", F.row_number().over(w)).where(F.col("_rk") <= max_baskets)
     seq = b.groupBy(C.CUSTOMER_ID).agg(
         F.sort_array(F.collect_list(F.struct("ts", F.col(C.INVOICE_NO).alias("invoice_no"), "items"))).alias("baskets"))
-    return seq.select(customer_key(F.col(C.CUSTOMER_ID), salt).alias(C.CUSTOMER_KEY), "baskets",
+    return seq.select(customer_key(C.CUSTOMER_ID, secret).alias(C.CUSTOMER_KEY), "baskets",
                       F.flatten(F.transform("baskets", lambda x: x["items"])).alias("item_sequence"),
                       F.size("baskets").alias("n_baskets"))

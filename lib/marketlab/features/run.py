@@ -1,72 +1,88 @@
-"""Orchestration of the features stage over a lake (used by jobs/features.py, the ``gold``
-fixture and the benchmark): refuse silver versions the gate has not passed, build every
-gold feature table, write each in one commit.
+"""The features stage's entry point (used by jobs/features.py, the ``gold`` fixture and the
+benchmarks): refuse silver versions the gate has not passed, build every gold feature table,
+write each in one commit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from pyspark.sql import functions as F
 
+from marketlab import constants as C
+from marketlab.errors import ConfError
 from marketlab.features import build
 from marketlab.features.params import FeaturesParams
 from marketlab.quality.run import require_passed
 from marketlab.tables import Lake
 
-INPUTS = ("silver.order_lines", "silver.returns")
-OUTPUTS = ("gold.item_features", "gold.interactions", "gold.demand_daily", "gold.demand_weekly",
-           "gold.customer_features", "gold.customer_sequences")
+
+@dataclass
+class FeaturesResult:
+    """What the features stage wrote.
+
+    Attributes:
+        as_of: Cutoff of the customer features.
+        rows: Catalog name -> rows (customer features: rows of this cutoff).
+        versions: Catalog name -> Delta version written.
+    """
+
+    as_of: dt.date
+    rows: dict[str, int]
+    versions: dict[str, int]
+
+    def metrics(self) -> dict[str, float]:
+        """Rows per table, e.g. ``rows.customer_features``."""
+        return {f"rows.{t.split('.')[-1]}": n for t, n in self.rows.items()}
 
 
-def build_features(lake: Lake, params: FeaturesParams, results_table: str = "quality.results") -> dict:
+def run(lake: Lake, params: FeaturesParams, secret: str) -> FeaturesResult:
     """Build and write the gold feature tables.
 
-    ``gold.customer_features`` is merged on (customer_key, as_of) and replaced for that
-    cutoff only, so several cutoffs can live side by side; the other tables are full
+    The customer features are replaced for their cutoff only (``replaceWhere`` on
+    ``as_of``), so several cutoffs can live side by side; the other tables are full
     overwrites. Each table gets a ``_built_from`` column naming the silver versions.
 
-    Returns:
-        ``{"as_of": date, "rows": {table: rows}, "versions": {table: version}}``.
+    Args:
+        lake: The lake.
+        params: Features params (cutoff, windows, table names).
+        secret: Pseudonymisation secret of ``customer_key`` (:func:`marketlab.privacy.resolve_secret`).
 
     Raises:
-        marketlab.runtime.JobError: A silver version did not pass the quality gate, or
-            ``as_of`` is not a date.
+        GateFailedError: A silver version did not pass the quality gate.
+        ConfError: ``as_of`` is not a date.
     """
-    from marketlab.runtime import JobError
-
-    require_passed(lake, list(INPUTS), results_table)
-    sales, returns = lake.read("silver.order_lines").cache(), lake.read("silver.returns").cache()
-    built_from = ",".join(f"{t}@v{lake.reads[t]}" for t in INPUTS)
-    salt = build.resolve_salt(params.salt_env, params.default_salt)
+    inputs = (params.order_lines_table, params.returns_table)
+    require_passed(lake, list(inputs), params.quality_table)
+    sales, returns = lake.read(params.order_lines_table).cache(), lake.read(params.returns_table).cache()
+    built_from = ",".join(f"{t}@v{lake.reads[t]}" for t in inputs)
     if params.as_of:
         try:
             as_of = dt.date.fromisoformat(params.as_of)
         except ValueError:
-            raise JobError(f"jobs.features.as_of must be YYYY-MM-DD, got '{params.as_of}'") from None
+            raise ConfError(f"jobs.features.as_of must be YYYY-MM-DD, got '{params.as_of}'") from None
     else:
         as_of = build.default_as_of(sales)
-    end = sales.agg(F.max("date")).first()[0]
+    end = sales.agg(F.max(C.DATE)).first()[0]
     daily = build.demand_daily(sales, returns, end_date=end, exclude_outliers=params.demand_exclude_outliers)
     tables = {
-        "gold.item_features": build.item_features(sales, returns),
-        "gold.interactions": build.interactions(sales, returns, salt),
-        "gold.demand_daily": daily,
-        "gold.demand_weekly": build.demand_weekly(daily),
-        "gold.customer_sequences": build.customer_sequences(sales, salt, params.sequence_max_baskets),
+        params.item_features_table: build.item_features(sales, returns),
+        params.interactions_table: build.interactions(sales, returns, secret),
+        params.demand_daily_table: daily,
+        params.demand_weekly_table: build.demand_weekly(daily),
+        params.customer_sequences_table: build.customer_sequences(sales, secret, params.sequence_max_baskets),
     }
-    rows, versions = {}, {}
-    for name, df in tables.items():
-        versions[name] = lake.write(df.withColumn("_built_from", F.lit(built_from)), name)
-    cf = build.customer_features(sales, returns, as_of, salt, params.windows_days, params.score_bins)
+    versions = {name: lake.write(df.withColumn("_built_from", F.lit(built_from)), name) for name, df in tables.items()}
+    cf_table = params.customer_features_table
+    cf = build.customer_features(sales, returns, as_of, secret, params.windows_days, params.score_bins)
     cf = cf.withColumn("_built_from", F.lit(built_from))
-    if lake.exists("gold.customer_features"):
-        versions["gold.customer_features"] = lake.write(cf, "gold.customer_features", replace_where=f"as_of = DATE'{as_of}'")
-    else:
-        versions["gold.customer_features"] = lake.write(cf, "gold.customer_features")
-    for name in OUTPUTS:
+    cutoff = f"{C.AS_OF} = DATE'{as_of}'" if lake.exists(cf_table) else None
+    versions[cf_table] = lake.write(cf, cf_table, replace_where=cutoff)
+    rows = {}
+    for name in (*tables, cf_table):
         df = lake.read(name)
-        rows[name] = (df.where(F.col("as_of") == F.lit(as_of)) if name == "gold.customer_features" else df).count()
+        rows[name] = (df.where(F.col(C.AS_OF) == F.lit(as_of)) if name == cf_table else df).count()
     sales.unpersist()
     returns.unpersist()
-    return {"as_of": as_of, "rows": rows, "versions": versions}
+    return FeaturesResult(as_of, rows, versions)

@@ -1,4 +1,5 @@
-"""Ingest orchestration: for each configured source file, parse, account, write, log.
+"""Ingest: the stage's entry point :func:`run` — every file of the configured sources, parsed,
+accounted for, written to bronze and logged.
 
 Per file, in this order (each write one Delta commit):
 
@@ -30,7 +31,9 @@ from pyspark.sql import types as T
 from pyspark.storagelevel import StorageLevel
 
 from marketlab import constants as C
-from marketlab.config import Settings, SourceSpec
+from marketlab.config import SourceSpec
+from marketlab.errors import BadInputError, ConfError
+from marketlab.ingest.params import IngestParams
 from marketlab.ingest.parse import parse_delimited, parse_json_lines, parse_table, split_valid
 from marketlab.ingest.schemas import CANONICAL
 from marketlab.ingest.sources import (
@@ -81,15 +84,26 @@ class FileResult:
 
 
 @dataclass
-class IngestSummary:
-    """Outcome of one ingest run."""
+class IngestResult:
+    """Outcome of one ingest run.
 
+    Attributes:
+        sources: Source names ingested, in order.
+        files: One result per file (and per source whose path matched nothing).
+        versions: Catalog name -> Delta version written.
+    """
+
+    sources: list[str] = field(default_factory=list)
     files: list[FileResult] = field(default_factory=list)
     versions: dict[str, int] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[FileResult]:
         return [f for f in self.files if f.status == "failed"]
+
+    def count(self, status: str) -> int:
+        """Files with ``status`` (ok | skipped | failed)."""
+        return sum(f.status == status for f in self.files)
 
     def totals(self, source: str | None = None) -> dict[str, int]:
         """records / bronze_rows / rejected_rows over ok files (of one source)."""
@@ -106,6 +120,22 @@ class IngestSummary:
             if f.status == "ok":
                 total.update(f.rejected_by_reason)
         return dict(total)
+
+    def metrics(self) -> dict[str, float]:
+        """Flat MLflow metrics: totals per source, rejects per reason, files per status."""
+        out: dict[str, float] = {f"{name}.{k}": v for name in self.sources for k, v in self.totals(name).items()}
+        out.update({f"rejected.{k}": v for k, v in self.rejected_by_reason().items()})
+        out.update({f"files_{s}": self.count(s) for s in ("ok", "skipped", "failed")})
+        return out
+
+    def raise_if_failed(self) -> None:
+        """Raise when a file could not be ingested (the others were written and logged).
+
+        Raises:
+            BadInputError: One or more files failed; the message joins their reasons.
+        """
+        if self.failed:
+            raise BadInputError("; ".join(f.message for f in self.failed))
 
 
 def _explain(exc: BaseException) -> str:
@@ -174,14 +204,13 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def ingest_file(lake: Lake, settings: Settings, source: str, file: SourceFile, ingested_at: datetime) -> FileResult:
+def ingest_file(lake: Lake, params: IngestParams, source: str, spec: SourceSpec, file: SourceFile,
+                ingested_at: datetime) -> FileResult:
     """Ingest one file of ``source``; see the module docstring for the write order.
 
     Raises:
         IngestFileError: The file cannot be ingested (nothing was written).
     """
-    spec = settings.sources[source]
-    params = settings.jobs.ingest
     if file.size == 0:
         raise IngestFileError(f"{file.path}: empty file (0 bytes)")
     cached = None
@@ -230,13 +259,13 @@ def ingest_file(lake: Lake, settings: Settings, source: str, file: SourceFile, i
     return FileResult(source, file.path, "ok", records, in_bronze, in_rejects, by_reason)
 
 
-def _log_rows(lake: Lake, settings: Settings, results: list[tuple[FileResult, SourceFile]], at: datetime) -> None:
-    params = settings.jobs.ingest
+def _log_rows(lake: Lake, params: IngestParams, sources: dict[str, SourceSpec],
+              results: list[tuple[FileResult, SourceFile]], at: datetime) -> None:
     rows = []
     for res, file in results:
         if res.status == "skipped":
             continue
-        spec = settings.sources[res.source]
+        spec = sources[res.source]
         rows.append((res.source, res.file, file.sha256, file.size, file.modified, file.batch_id, res.status,
                      res.records, res.bronze_rows, res.rejected_rows, res.rejected_by_reason, spec.table,
                      lake.writes.get(spec.table), res.message or None, at))
@@ -244,31 +273,39 @@ def _log_rows(lake: Lake, settings: Settings, results: list[tuple[FileResult, So
         lake.write(lake.spark.createDataFrame(rows, LOG_SCHEMA), params.log_table, mode="append")
 
 
-def ingest_sources(lake: Lake, settings: Settings, sources: list[str] | None = None) -> IngestSummary:
-    """Ingest every file of the given sources (default: ``jobs.ingest.sources`` or all).
+def run(lake: Lake, params: IngestParams) -> IngestResult:
+    """Ingest every file of ``params.sources`` (empty: every source of the conf).
+
+    The source specs (path, format, target table) are the lake settings' ``sources``, as
+    table locations are its catalog. A file that cannot be ingested is a ``failed`` result,
+    not an exception: the other files are still written (see
+    :meth:`IngestResult.raise_if_failed`).
 
     Args:
         lake: Target lake.
-        settings: Loaded settings.
-        sources: Source names; unknown names raise ``KeyError``.
+        params: Ingest params (sources, rejects and log tables).
 
     Returns:
         Per-file results and the final version of each table written.
+
+    Raises:
+        ConfError: A source name is not configured.
     """
-    names = sources or settings.jobs.ingest.sources or list(settings.sources)
-    unknown = [n for n in names if n not in settings.sources]
+    specs = lake.settings.sources
+    names = params.sources or list(specs)
+    unknown = [n for n in names if n not in specs]
     if unknown:
-        raise KeyError(f"unknown source(s) {unknown}; configured: {sorted(settings.sources)}")
+        raise ConfError(f"unknown source(s) {unknown}; configured: {sorted(specs)}")
     at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-    summary = IngestSummary()
+    result = IngestResult(sources=list(names))
     done: list[tuple[FileResult, SourceFile]] = []
     for name in names:
-        spec = settings.sources[name]
-        seen = _already_ingested(lake, settings.jobs.ingest.log_table, name)
+        spec = specs[name]
+        seen = _already_ingested(lake, params.log_table, name)
         try:
-            files = list_files(lake.spark, settings.resolve(spec.path))
+            files = list_files(lake.spark, lake.settings.resolve(spec.path))
         except IngestFileError as exc:
-            summary.files.append(FileResult(name, spec.path, "failed", message=str(exc)))
+            result.files.append(FileResult(name, spec.path, "failed", message=str(exc)))
             log.error("%s", exc)
             continue
         for file in files:
@@ -276,13 +313,13 @@ def ingest_sources(lake: Lake, settings: Settings, sources: list[str] | None = N
                 res = FileResult(name, file.path, "skipped", message=f"already ingested (as {seen[file.sha256]})")
             else:
                 try:
-                    res = ingest_file(lake, settings, name, file, at)
+                    res = ingest_file(lake, params, name, spec, file, at)
                     log.info("%s: %s -> %d bronze, %d rejected", name, file.path, res.bronze_rows, res.rejected_rows)
                 except IngestFileError as exc:
                     res = FileResult(name, file.path, "failed", message=str(exc))
                     log.error("%s", exc)
-            summary.files.append(res)
+            result.files.append(res)
             done.append((res, file))
-    _log_rows(lake, settings, done, at)
-    summary.versions = dict(lake.writes)
-    return summary
+    _log_rows(lake, params, specs, done, at)
+    result.versions = dict(lake.writes)
+    return result

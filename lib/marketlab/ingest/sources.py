@@ -16,12 +16,12 @@ from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
 from marketlab import constants as C
-
+from marketlab.errors import BadInputError
 
 _EMPTY_SHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
-class IngestFileError(RuntimeError):
+class IngestFileError(BadInputError):
     """A whole file cannot be ingested (empty, truncated, not text, wrong header ...)."""
 
 

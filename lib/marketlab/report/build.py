@@ -1,4 +1,4 @@
-"""Build the run report: collect inputs, render every section, write one HTML file."""
+"""Render the run report's sections and document, and write the HTML file (see :mod:`marketlab.report.run`)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,15 @@ import logging
 import os
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from marketlab.config import Settings
+from marketlab.errors import ConfError
 from marketlab.report import sections as S
-from marketlab.report.collect import ReportInputs, collect_inputs
+from marketlab.report.collect import ReportInputs
 from marketlab.report.html import render_document
 from marketlab.report.model import Section, Unavailable
-from marketlab.tables import Lake
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +87,7 @@ def reports_dir(settings: Settings) -> Path:
         return Path(settings.resolve(conf).removeprefix("file://").removeprefix("file:"))
     lake = settings.resolve(settings.lake_root)
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.\-]*:/", lake) and not lake.startswith("file:"):
-        raise ValueError(f"lake_root {lake} is not a local folder: set jobs.report.reports_dir")
+        raise ConfError(f"lake_root {lake} is not a local folder: set jobs.report.reports_dir")
     return Path(lake.removeprefix("file://").removeprefix("file:")).resolve().parent / "reports"
 
 
@@ -108,46 +107,3 @@ def write_report(html: str, out_dir: Path, run_id: str | None, now: dt.datetime,
         for p in old:
             p.unlink(missing_ok=True)
     return path
-
-
-@dataclass
-class ReportResult:
-    """A written report: its file, the ``latest.html`` copy and the rendered sections."""
-
-    path: Path
-    latest: Path
-    sections: list[Section]
-
-    @property
-    def partial(self) -> list[str]:
-        """Titles of sections with at least one ``not available`` part."""
-        return [s.title for s in self.sections if s.unavailable]
-
-
-def make_report(lake: Lake, settings: Settings, run_id: str | None = None, out_dir: str | os.PathLike | None = None,
-                now: dt.datetime | None = None) -> ReportResult:
-    """:func:`build_report` returning the sections too (the job logs which were partial)."""
-    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    target = Path(out_dir) if out_dir is not None else reports_dir(settings)
-    inp = collect_inputs(lake, settings)
-    secs = render_sections(inp)
-    html = render_report(inp, settings.jobs.report.title, run_id, now, secs)
-    path = write_report(html, target, run_id, now, settings.jobs.report.keep)
-    return ReportResult(path, target / LATEST, secs)
-
-
-def build_report(lake: Lake, settings: Settings, run_id: str | None = None, out_dir: str | os.PathLike | None = None,
-                 now: dt.datetime | None = None) -> Path:
-    """Collect the inputs of ``lake`` / the settings' MLflow experiment and write the report.
-
-    Args:
-        lake: The lake to report on (reads are recorded for lineage).
-        settings: Loaded settings (``jobs.report`` parameters, MLflow store).
-        run_id: MLflow run id of the report job (part of the file name).
-        out_dir: Folder for the reports (default :func:`reports_dir`).
-        now: Timestamp (UTC) of the report (default: now).
-
-    Returns:
-        Path of the timestamped report; ``latest.html`` next to it is a copy.
-    """
-    return make_report(lake, settings, run_id, out_dir, now).path

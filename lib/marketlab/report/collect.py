@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,16 +21,19 @@ from pyspark.sql import functions as F
 
 from marketlab import constants as C
 from marketlab.config import Settings
+from marketlab.effect.params import EffectParams
+from marketlab.pipeline import STAGES
+from marketlab.privacy import pseudonymise
 from marketlab.report.model import Unavailable
+from marketlab.report.params import ReportTables
 from marketlab.tables import Lake, TableNotFoundError
 
 log = logging.getLogger(__name__)
 
-DEV_SALT = "marketlab-dev-salt"  # what the effect / strategy jobs use when the salt env var is unset
 SCORE_BINS = 200
 
-JOBS = ("ingest", "clean", "features", "segments", "behaviour", "recommend", "forecast", "inventory", "effect",
-        "evaluation", "strategy")
+# The stages whose MLflow runs the report reads: those that write tables (not the report itself).
+JOBS = tuple(s.name for s in STAGES if s.outputs)
 
 
 @dataclass
@@ -115,8 +117,6 @@ class ReportInputs:
 
 
 def _writer_of(table: str) -> str | None:
-    from marketlab.pipeline import STAGES
-
     return next((s.name for s in STAGES if table in s.outputs), None)
 
 
@@ -137,10 +137,11 @@ def safe(what: str, fn: Callable[[], Any]) -> Any:
 
 
 class _Tables:
-    """Reads tables once, remembering which are missing."""
+    """Reads the report's tables (``names``: their catalog names), a missing one as :class:`Unavailable`."""
 
-    def __init__(self, lake: Lake):
+    def __init__(self, lake: Lake, names: ReportTables):
         self.lake = lake
+        self.names = names
 
     def get(self, name: str) -> DataFrame | Unavailable:
         if name not in self.lake.settings.catalog:
@@ -224,8 +225,8 @@ def histogram(df: DataFrame, col: str, bins: int, label: str, log_scale: bool = 
 
 
 def quality_results(t: _Tables) -> pd.DataFrame | Unavailable:
-    """quality.results of the latest checked version of each table."""
-    df = t.get("quality.results")
+    """Quality results of the latest checked version of each table."""
+    df = t.get(t.names.quality_results)
     if isinstance(df, Unavailable):
         return df
     latest = df.groupBy("table").agg(F.max("version").alias("version"))
@@ -236,7 +237,7 @@ def quality_results(t: _Tables) -> pd.DataFrame | Unavailable:
 
 
 def audit_counts(t: _Tables) -> pd.DataFrame | Unavailable:
-    df = t.get("silver._audit")
+    df = t.get(t.names.audit)
     if isinstance(df, Unavailable):
         return df
     return (df.groupBy("source_table", "table", "action", "reason").count().withColumnRenamed("count", "rows")
@@ -244,7 +245,7 @@ def audit_counts(t: _Tables) -> pd.DataFrame | Unavailable:
 
 
 def ingest_log(t: _Tables) -> pd.DataFrame | Unavailable:
-    df = t.get("ops.ingest_log")
+    df = t.get(t.names.ingest_log)
     if isinstance(df, Unavailable):
         return df
     cols = [c for c in ("source", "file", "status", "records", "bronze_rows", "rejected_rows", "table",
@@ -256,10 +257,10 @@ def ingest_log(t: _Tables) -> pd.DataFrame | Unavailable:
 
 
 def order_distributions(t: _Tables, bins: int) -> tuple[Any, Any]:
-    df = t.get("silver.order_lines")
+    df = t.get(t.names.order_lines)
     if isinstance(df, Unavailable):
         return df, df
-    _cols(df, "silver.order_lines", [C.INVOICE_NO, C.AMOUNT, C.QUANTITY])
+    _cols(df, t.names.order_lines, [C.INVOICE_NO, C.AMOUNT, C.QUANTITY])
     orders = df.groupBy(C.INVOICE_NO).agg(F.sum(C.AMOUNT).alias("order_value"))
     values = safe("order value histogram",
                   lambda: histogram(orders, "order_value", bins, "order value (sum of line amounts)", log_scale=True))
@@ -272,20 +273,20 @@ RFM = (("recency_days", "recency (days since last order)", False), ("frequency",
 
 
 def rfm_distributions(t: _Tables, bins: int) -> dict[str, Any] | Unavailable:
-    df = t.get("gold.customer_features")
+    df = t.get(t.names.customer_features)
     if isinstance(df, Unavailable):
         return df
     if C.AS_OF in df.columns:
         df = _latest(df, C.AS_OF)
     out = {}
     for col, label, log_scale in RFM:
-        out[col] = (Unavailable(f"gold.customer_features has no column {col}") if col not in df.columns
+        out[col] = (Unavailable(f"{t.names.customer_features} has no column {col}") if col not in df.columns
                     else safe(f"{col} histogram", lambda c=col, lb=label, ls=log_scale: histogram(df, c, bins, lb, ls)))
     return out
 
 
 def segment_profiles(t: _Tables) -> pd.DataFrame | Unavailable:
-    df = t.get("gold.segment_profiles")
+    df = t.get(t.names.segment_profiles)
     if isinstance(df, Unavailable):
         return df
     if C.AS_OF in df.columns:
@@ -295,10 +296,10 @@ def segment_profiles(t: _Tables) -> pd.DataFrame | Unavailable:
 
 def purchase_intent(t: _Tables) -> tuple[Any, Any, Any]:
     """Score bins, confusion counts and model info of the test split of gold.purchase_intent."""
-    df = t.get("gold.purchase_intent")
+    df = t.get(t.names.purchase_intent)
     if isinstance(df, Unavailable):
         return df, df, df
-    _cols(df, "gold.purchase_intent", [C.LABEL, "probability", "prediction"])
+    _cols(df, t.names.purchase_intent, [C.LABEL, "probability", "prediction"])
     df = df.where(F.col(C.LABEL).isNotNull() & F.col("probability").isNotNull())
     b = F.least(F.floor(F.col("probability") * SCORE_BINS), F.lit(SCORE_BINS - 1)).cast("int")
 
@@ -315,7 +316,7 @@ def purchase_intent(t: _Tables) -> tuple[Any, Any, Any]:
     if bins.empty:
         bins = score_bins(df)
     if bins.empty:
-        un = Unavailable("gold.purchase_intent has no scored rows with a label")
+        un = Unavailable(f"{t.names.purchase_intent} has no scored rows with a label")
         return un, un, un
     bins["p_mid"] = (bins["bin"] + 0.5) / SCORE_BINS
     conf = df.groupBy(C.LABEL, "prediction").agg(F.count(F.lit(1)).alias("n")).toPandas()
@@ -326,7 +327,7 @@ def purchase_intent(t: _Tables) -> tuple[Any, Any, Any]:
 
 
 def recommendations(t: _Tables) -> pd.DataFrame | Unavailable:
-    df = t.get("gold.recommendations")
+    df = t.get(t.names.recommendations)
     if isinstance(df, Unavailable):
         return df
     return (df.groupBy("source").agg(F.countDistinct(C.CUSTOMER_KEY).alias("customers"), F.count(F.lit(1)).alias("rows"),
@@ -336,25 +337,26 @@ def recommendations(t: _Tables) -> pd.DataFrame | Unavailable:
 
 def forecast_inputs(t: _Tables, history_days: int) -> tuple[Any, Any, Any]:
     """Daily totals (per warehouse) of the forecast and of the actual demand before it, and the backtest."""
-    backtest = t.get("gold.forecast_backtest")
+    backtest = t.get(t.names.forecast_backtest)
     backtest = backtest if isinstance(backtest, Unavailable) else backtest.orderBy("model", "cutoff").toPandas()
-    fc = t.get("gold.forecasts")
+    fc = t.get(t.names.forecasts)
     if isinstance(fc, Unavailable):
         return Unavailable(f"no forecast horizon to align the history to ({fc.reason})"), fc, backtest
-    _cols(fc, "gold.forecasts", [C.ITEM_ID, C.WAREHOUSE, C.DATE, "p50", "p90"])
+    _cols(fc, t.names.forecasts, [C.ITEM_ID, C.WAREHOUSE, C.DATE, "p50", "p90"])
     meta_cols = [c for c in ("model", "model_version", "made_at") if c in fc.columns]
     fc_daily = (fc.groupBy(C.WAREHOUSE, C.DATE).agg(F.sum("p50").alias("p50"), F.sum("p90").alias("p90"),
                                                     F.countDistinct(C.ITEM_ID).alias("items"))
                   .orderBy(C.WAREHOUSE, C.DATE).toPandas())
     if fc_daily.empty:
-        return Unavailable("gold.forecasts is empty"), Unavailable("gold.forecasts is empty"), backtest
+        empty = Unavailable(f"{t.names.forecasts} is empty")
+        return empty, empty, backtest
     fc_daily.attrs["meta"] = fc.select(*meta_cols).first().asDict() if meta_cols else {}
     if "model" in fc.columns:  # forecasts mix the LSTM with fallbacks for short / sparse series
         fc_daily.attrs["series_per_model"] = {
             r["model"]: int(r["n"]) for r in fc.select("model", C.ITEM_ID, C.WAREHOUSE).distinct()
             .groupBy("model").agg(F.count(F.lit(1)).alias("n")).collect()}
     start = fc_daily[C.DATE].min()
-    demand = t.get("gold.demand_daily")
+    demand = t.get(t.names.demand_daily)
     if isinstance(demand, Unavailable):
         return demand, fc_daily, backtest
     series = fc.select(C.ITEM_ID, C.WAREHOUSE).distinct()
@@ -367,9 +369,9 @@ def forecast_inputs(t: _Tables, history_days: int) -> tuple[Any, Any, Any]:
 
 
 def inventory_inputs(t: _Tables) -> tuple[Any, Any]:
-    status = t.get("gold.inventory_status")
+    status = t.get(t.names.inventory_status)
     status = status if isinstance(status, Unavailable) else status.orderBy("scenario", C.WAREHOUSE).toPandas()
-    plan = t.get("gold.inventory_plan")
+    plan = t.get(t.names.inventory_plan)
     if not isinstance(plan, Unavailable):
         sums = [c for c in ("order_qty", "arrival_qty", "inventory_end", "shortage", "safety_stock", "demand_p50",
                             "actual_demand", "realized_shortage") if c in plan.columns]
@@ -379,28 +381,25 @@ def inventory_inputs(t: _Tables) -> tuple[Any, Any]:
     return status, plan
 
 
-def uplift_buckets(t: _Tables, settings: Settings, points: int, salt_env: str) -> pd.DataFrame | Unavailable:
-    """Held-out customers of gold.uplift_scores bucketed by predicted uplift, with observed outcomes.
+def uplift_buckets(t: _Tables, effect: EffectParams, points: int, secret: str) -> pd.DataFrame | Unavailable:
+    """Held-out customers of the uplift scores bucketed by predicted uplift, with observed outcomes.
 
-    The scores carry only the pseudonymised ``customer_key``; it is rebuilt from
-    silver.campaign_log with the same salt the effect job used (``salt_env``, else the
-    development salt) to attach treatment and outcomes.
+    The scores carry only the pseudonymised ``customer_key``; it is rebuilt from the effect
+    stage's campaign log with ``secret`` (the one the effect job used) to attach treatment
+    and outcomes.
     """
-    from marketlab.effect.data import pseudonymise
-
-    scores = t.get("gold.uplift_scores")
+    scores = t.get(t.names.uplift_scores)
     if isinstance(scores, Unavailable):
         return scores
-    campaign = t.get(settings.jobs.effect.input_table)
+    p = effect
+    campaign = t.get(p.input_table)
     if isinstance(campaign, Unavailable):
         return campaign
-    p = settings.jobs.effect
-    _cols(scores, "gold.uplift_scores", [C.CUSTOMER_KEY, "action", "outcome", "uplift"])
+    _cols(scores, t.names.uplift_scores, [C.CUSTOMER_KEY, "action", "outcome", "uplift"])
     outcomes = [o for o in p.outcomes if o in campaign.columns]
     if not outcomes:
         return Unavailable(f"{p.input_table} has none of the outcomes {list(p.outcomes)}")
-    salt = os.environ.get(salt_env) or DEV_SALT
-    camp = pseudonymise(campaign, salt).select(C.CUSTOMER_KEY, F.col(C.CAMPAIGN_TREATMENT).alias("_arm"), *outcomes)
+    camp = pseudonymise(campaign, secret).select(C.CUSTOMER_KEY, F.col(C.CAMPAIGN_TREATMENT).alias("_arm"), *outcomes)
     sc = scores
     holdout = "is_holdout" in scores.columns and scores.where(F.col("is_holdout")).limit(1).count() > 0
     if holdout:
@@ -417,24 +416,31 @@ def uplift_buckets(t: _Tables, settings: Settings, points: int, salt_env: str) -
                       F.sum(F.col("y") * F.col("t")).alias("y_t"), F.sum(F.col("y") * (1 - F.col("t"))).alias("y_c"))
                  .orderBy("action", "outcome", "bucket").toPandas())
     if out.empty:
-        return Unavailable("no uplift score matched a campaign customer: is the pseudonym salt "
-                           f"(${salt_env}) the one the effect job used?")
+        return Unavailable("no uplift score matched a campaign customer: is the pseudonym secret "
+                           "the one the effect job used?")
     out.attrs["holdout_only"] = holdout
     return out
 
 
-def qini_buckets(lake: Lake, settings: Settings, points: int | None = None) -> pd.DataFrame | Unavailable:
-    """:func:`uplift_buckets` of a lake (for notebooks): the data of the Qini curves, or why not."""
+def qini_buckets(lake: Lake, settings: Settings, secret: str, points: int | None = None) -> pd.DataFrame | Unavailable:
+    """:func:`uplift_buckets` of a lake (for notebooks): the data of the Qini curves, or why not.
+
+    Args:
+        lake: The lake.
+        settings: Loaded settings (report and effect params).
+        secret: Pseudonymisation secret (:func:`marketlab.privacy.resolve_secret`).
+        points: Buckets per curve (default ``jobs.report.qini_points``).
+    """
     p = settings.jobs.report
-    return safe("bucketing gold.uplift_scores",
-                lambda: uplift_buckets(_Tables(lake), settings, points or p.qini_points, p.pseudonym_salt_env))
+    return safe(f"bucketing {p.tables.uplift_scores}",
+                lambda: uplift_buckets(_Tables(lake, p.tables), settings.jobs.effect, points or p.qini_points, secret))
 
 
 def evaluations(t: _Tables) -> pd.DataFrame | Unavailable:
-    df = t.get("gold.campaign_evaluations")
+    df = t.get(t.names.campaign_evaluations)
     if isinstance(df, Unavailable):
         return df
-    _cols(df, "gold.campaign_evaluations", ["arm", "metric", "segment", "effect", "ci_low", "ci_high"])
+    _cols(df, t.names.campaign_evaluations, ["arm", "metric", "segment", "effect", "ci_low", "ci_high"])
     n_segments = df.where(F.col("segment") != "all").count()
     out = df.where(F.col("segment") == "all").orderBy("campaign", "arm", "metric").toPandas()
     out.attrs["segment_rows"] = int(n_segments)
@@ -442,7 +448,7 @@ def evaluations(t: _Tables) -> pd.DataFrame | Unavailable:
 
 
 def strategy_summary(t: _Tables) -> pd.DataFrame | Unavailable:
-    df = t.get("gold.strategy_summary")
+    df = t.get(t.names.strategy_summary)
     if isinstance(df, Unavailable):
         return df
     return df.orderBy("segment", "action").toPandas()
@@ -497,7 +503,6 @@ class MlflowRuns:
         if not files:
             return Unavailable(f"the {run.job} run {run.run_id[:8]} logged no {folder}/{prefix}*.csv")
         out = {}
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bars in job logs
         with tempfile.TemporaryDirectory() as tmp:
             for path in files:
                 local = self.client.download_artifacts(run.run_id, path, tmp)
@@ -508,8 +513,13 @@ class MlflowRuns:
 # --- all inputs ------------------------------------------------------------------------------------
 
 
-def collect_inputs(lake: Lake, settings: Settings) -> ReportInputs:
+def collect_inputs(lake: Lake, settings: Settings, secret: str) -> ReportInputs:
     """Read everything the report shows; never raises for a missing or broken input.
+
+    Args:
+        lake: The lake (reads are recorded for lineage).
+        settings: Loaded settings (report params, the MLflow store, the stages' params shown).
+        secret: Pseudonymisation secret of ``customer_key`` (joins uplift scores to outcomes).
 
     The lake aggregations are independent small Spark jobs: they are submitted from
     ``jobs.report.threads`` driver threads at once (Spark schedules concurrent jobs of
@@ -518,23 +528,24 @@ def collect_inputs(lake: Lake, settings: Settings) -> ReportInputs:
     from concurrent.futures import ThreadPoolExecutor
 
     p = settings.jobs.report
-    t = _Tables(lake)
+    t = _Tables(lake, p.tables)
     inp = ReportInputs()
+    n = p.tables
     work = {
-        "quality": ("reading quality.results", lambda: quality_results(t)),
-        "audit": ("counting silver._audit", lambda: audit_counts(t)),
-        "ingest": ("reading ops.ingest_log", lambda: ingest_log(t)),
+        "quality": (f"reading {n.quality_results}", lambda: quality_results(t)),
+        "audit": (f"counting {n.audit}", lambda: audit_counts(t)),
+        "ingest": (f"reading {n.ingest_log}", lambda: ingest_log(t)),
         "orders": ("order distributions", lambda: order_distributions(t, p.histogram_bins)),
         "rfm": ("RFM distributions", lambda: rfm_distributions(t, p.histogram_bins)),
-        "profiles": ("reading gold.segment_profiles", lambda: segment_profiles(t)),
-        "intent": ("aggregating gold.purchase_intent", lambda: purchase_intent(t)),
-        "recs": ("summarising gold.recommendations", lambda: recommendations(t)),
-        "forecast": ("aggregating gold.forecasts", lambda: forecast_inputs(t, p.history_days)),
+        "profiles": (f"reading {n.segment_profiles}", lambda: segment_profiles(t)),
+        "intent": (f"aggregating {n.purchase_intent}", lambda: purchase_intent(t)),
+        "recs": (f"summarising {n.recommendations}", lambda: recommendations(t)),
+        "forecast": (f"aggregating {n.forecasts}", lambda: forecast_inputs(t, p.history_days)),
         "inventory": ("aggregating the inventory plan", lambda: inventory_inputs(t)),
-        "uplift": ("bucketing gold.uplift_scores",
-                   lambda: uplift_buckets(t, settings, p.qini_points, p.pseudonym_salt_env)),
-        "evaluations": ("reading gold.campaign_evaluations", lambda: evaluations(t)),
-        "strategy": ("reading gold.strategy_summary", lambda: strategy_summary(t)),
+        "uplift": (f"bucketing {n.uplift_scores}",
+                   lambda: uplift_buckets(t, settings.jobs.effect, p.qini_points, secret)),
+        "evaluations": (f"reading {n.campaign_evaluations}", lambda: evaluations(t)),
+        "strategy": (f"reading {n.strategy_summary}", lambda: strategy_summary(t)),
     }
     if p.threads > 1:
         with ThreadPoolExecutor(max_workers=p.threads, thread_name_prefix="report") as pool:

@@ -7,6 +7,27 @@ from pydantic import Field
 from marketlab.params_base import StrictModel
 
 
+class ReportTables(StrictModel):
+    """Catalog names of the tables the report reads (each a section's input)."""
+
+    ingest_log: str = "ops.ingest_log"
+    quality_results: str = "quality.results"
+    audit: str = "silver._audit"
+    order_lines: str = "silver.order_lines"
+    customer_features: str = "gold.customer_features"
+    segment_profiles: str = "gold.segment_profiles"
+    purchase_intent: str = "gold.purchase_intent"
+    recommendations: str = "gold.recommendations"
+    demand_daily: str = "gold.demand_daily"
+    forecasts: str = "gold.forecasts"
+    forecast_backtest: str = "gold.forecast_backtest"
+    inventory_plan: str = "gold.inventory_plan"
+    inventory_status: str = "gold.inventory_status"
+    uplift_scores: str = "gold.uplift_scores"
+    campaign_evaluations: str = "gold.campaign_evaluations"
+    strategy_summary: str = "gold.strategy_summary"
+
+
 class ReportParams(StrictModel):
     """Parameters of the run report (one self-contained HTML file per run).
 
@@ -18,10 +39,9 @@ class ReportParams(StrictModel):
         max_table_rows: Rows shown per HTML table (the rest is summarised in a note).
         top_features: Features shown per feature-importance plot.
         qini_points: Points per Qini curve (customers are bucketed by predicted uplift).
-        pseudonym_salt_env: Environment variable with the salt of ``customer_key`` (joins
-            gold.uplift_scores to the campaign outcomes for the Qini curves).
         keep: Timestamped reports kept in ``reports_dir`` (older ones are deleted; 0 keeps all).
         threads: Driver threads submitting the report's independent Spark aggregations at once.
+        tables: The tables read (the campaign log is the effect stage's ``input_table``).
     """
 
     reports_dir: str | None = None
@@ -31,6 +51,6 @@ class ReportParams(StrictModel):
     max_table_rows: int = Field(40, ge=5)
     top_features: int = Field(15, ge=3)
     qini_points: int = Field(50, ge=5, le=1000)
-    pseudonym_salt_env: str = "MARKETLAB_PSEUDONYM_SALT"
     keep: int = Field(0, ge=0)
     threads: int = Field(4, ge=1, le=32)
+    tables: ReportTables = Field(default_factory=ReportTables)

@@ -60,10 +60,6 @@ def _table_or_na(s, df, table_name: str, what: str, max_rows: int, caption: str)
         s.add(table(df, max_rows, caption=caption))
 
 
-def _title_case(s: str) -> str:
-    return str(s).replace("_", " ")
-
-
 # --- 1. data quality ---------------------------------------------------------------------------
 
 

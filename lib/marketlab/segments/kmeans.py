@@ -16,7 +16,7 @@ from marketlab.segments.params import SegmentsParams
 
 
 @dataclass
-class SegmentResult:
+class SegmentFit:
     """Outcome of :func:`fit_segments`."""
 
     segments: DataFrame  # customer_key, segment, segment_name, as_of
@@ -34,7 +34,7 @@ def _prepare(features: DataFrame, params: SegmentsParams) -> DataFrame:
     return out
 
 
-def fit_segments(features: DataFrame, params: SegmentsParams) -> SegmentResult:
+def fit_segments(features: DataFrame, params: SegmentsParams) -> SegmentFit:
     """Cluster customers; try k in [k_min, k_max], keep the best silhouette.
 
     Args:
@@ -72,7 +72,7 @@ def fit_segments(features: DataFrame, params: SegmentsParams) -> SegmentResult:
         .withColumn("k", F.lit(k)).withColumn("silhouette", F.lit(sil[k]))
         .withColumn(C.AS_OF, F.lit(features.select(F.max(C.AS_OF)).first()[0])))
     data.unpersist()
-    return SegmentResult(segs, profiles, sil, k, models[k])
+    return SegmentFit(segs, profiles, sil, k, models[k])
 
 
 def _names(assigned: DataFrame, params: SegmentsParams) -> dict[int, str]:

@@ -16,6 +16,9 @@ class SegmentsParams(StrictModel):
         seed: Random seed of k-means.
         max_iter: k-means iterations.
         as_of: Cutoff of customer_features to segment; None: the latest one.
+        input_table: Customer features read.
+        segments_table: One segment per customer written.
+        profiles_table: One profile row per segment written.
     """
 
     features: list[str] = Field(default_factory=lambda: ["recency_days", "frequency", "monetary"])
@@ -25,6 +28,9 @@ class SegmentsParams(StrictModel):
     seed: int = 42
     max_iter: int = Field(30, ge=1)
     as_of: str | None = None
+    input_table: str = "gold.customer_features"
+    segments_table: str = "gold.segments"
+    profiles_table: str = "gold.segment_profiles"
 
     @model_validator(mode="after")
     def _k(self) -> "SegmentsParams":

@@ -1,56 +1,61 @@
-"""Orchestration of the segments stage over a lake (job, ``gold`` fixture, benchmark)."""
+"""The segments stage's entry point (job, ``gold`` fixture, benchmarks): k-means segments of
+one cutoff of the customer features, written through the lake.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
+from pyspark.sql import Row
 from pyspark.sql import functions as F
 
+from marketlab import constants as C
+from marketlab.errors import BadInputError
 from marketlab.segments.kmeans import fit_segments
 from marketlab.segments.params import SegmentsParams
 from marketlab.tables import Lake
 
 
 @dataclass
-class SegmentsRun:
-    """What the segments stage produced."""
+class SegmentsResult:
+    """What the segments stage wrote.
 
+    Attributes:
+        as_of: Cutoff segmented.
+        k: Number of segments chosen.
+        silhouettes: Silhouette per k tried.
+        profiles: The profile rows written, by segment.
+        versions: Catalog name -> Delta version written.
+    """
+
+    as_of: dt.date | str
     k: int
     silhouettes: dict[int, float]
-    profile_rows: list
-    figure: object
+    profiles: list[Row]
+    versions: dict[str, int]
+
+    def metrics(self) -> dict[str, float]:
+        """Silhouette per k (``silhouette.k3`` ...), the chosen ``k`` and its ``silhouette``."""
+        return {**{f"silhouette.k{k}": v for k, v in self.silhouettes.items()},
+                "k": self.k, "silhouette": self.silhouettes[self.k]}
 
 
-def build_segments(lake: Lake, params: SegmentsParams) -> SegmentsRun:
-    """Segment the customers of one cutoff and write gold.segments / gold.segment_profiles.
+def run(lake: Lake, params: SegmentsParams) -> SegmentsResult:
+    """Segment the customers of one cutoff and write the segments and their profiles.
 
     Raises:
-        marketlab.runtime.JobError: No customer features for the requested cutoff, or
-            fewer customers than ``k_max``.
+        BadInputError: No customer features for the requested cutoff, or fewer customers
+            than ``k_max``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from marketlab.runtime import JobError
-
-    cf = lake.read("gold.customer_features")
-    as_of = params.as_of or cf.agg(F.max("as_of")).first()[0]
-    cf = cf.where(F.col("as_of") == F.lit(as_of).cast("date"))
+    cf = lake.read(params.input_table)
+    as_of = params.as_of or cf.agg(F.max(C.AS_OF)).first()[0]
+    cf = cf.where(F.col(C.AS_OF) == F.lit(as_of).cast("date"))
     n = cf.count()
     if n < params.k_max:
-        raise JobError(f"gold.customer_features has {n} customers as of {as_of}; need at least k_max={params.k_max}")
-    res = fit_segments(cf, params)
-    lake.write(res.segments, "gold.segments")
-    lake.write(res.profiles, "gold.segment_profiles")
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ks = sorted(res.silhouettes)
-    ax.plot(ks, [res.silhouettes[k] for k in ks], marker="o")
-    ax.axvline(res.k, ls="--", c="grey")
-    ax.set_xlabel("k")
-    ax.set_ylabel("silhouette")
-    ax.set_title(f"k-means on scaled RFM (as of {as_of})")
-    fig.tight_layout()
-    rows = lake.read("gold.segment_profiles").orderBy("segment").collect()
-    return SegmentsRun(res.k, res.silhouettes, rows, fig)
+        raise BadInputError(f"{params.input_table} has {n} customers as of {as_of}; need at least k_max={params.k_max}")
+    fit = fit_segments(cf, params)
+    versions = {params.segments_table: lake.write(fit.segments, params.segments_table),
+                params.profiles_table: lake.write(fit.profiles, params.profiles_table)}
+    profiles = lake.read(params.profiles_table).orderBy("segment").collect()
+    return SegmentsResult(as_of, fit.k, fit.silhouettes, profiles, versions)
