@@ -1,8 +1,12 @@
 """Train the purchase-intent classifier (LR + GBT, k-fold CV) against baselines; score every session."""
 
+import logging
+
 from marketlab.behaviour.run import log_result, run
 from marketlab.runtime import JobContext, main_guard
 from marketlab.tracking import job_run
+
+log = logging.getLogger("marketlab.job")
 
 
 def main(ctx: JobContext) -> None:
@@ -16,8 +20,8 @@ def main(ctx: JobContext) -> None:
             "expected_cost"]
     print(f"behaviour: selected {res.best} (CV {p.tuning_metric} {res.tuned[res.best].cv_metric:.3f}), threshold "
           f"{res.threshold:.2f} for cost FP={p.cost_false_positive} FN={p.cost_false_negative}; "
-          f"{p.output_table} v{out.version}; test set:")
-    print(table[cols].to_string(float_format="%.3f"))
+          f"{p.output_table} v{out.version}")
+    log.info("test set:\n%s", table[cols].to_string(float_format="%.3f"))
 
 
 if __name__ == "__main__":

@@ -2,11 +2,15 @@
 
 import mlflow
 
+import logging
+
 from marketlab.evaluation.ab import summary_metrics
 from marketlab.evaluation.plots import log_evaluation
 from marketlab.evaluation.run import run
 from marketlab.runtime import JobContext, main_guard
 from marketlab.tracking import job_run
+
+log = logging.getLogger("marketlab.job")
 
 
 def main(ctx: JobContext) -> None:
@@ -19,7 +23,8 @@ def main(ctx: JobContext) -> None:
     overall = ev.rows[ev.rows["segment"] == "all"]
     print(f"evaluation {p.campaign}: SRM p={ev.srm.p_value:.3g}{' MISMATCH' if ev.srm.mismatch else ''}; "
           f"{len(ev.rows)} rows -> {p.output_table} v{res.version}")
-    print(overall[["arm", "metric", "effect", "ci_low", "ci_high", "p_adjusted"]].to_string(index=False, float_format="%.4g"))
+    log.info("overall effects:\n%s", overall[["arm", "metric", "effect", "ci_low", "ci_high", "p_adjusted"]]
+             .to_string(index=False, float_format="%.4g"))
 
 
 if __name__ == "__main__":

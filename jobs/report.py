@@ -9,8 +9,6 @@ the file to the run as an artifact.
 
 from __future__ import annotations
 
-import os
-
 from marketlab import privacy
 from marketlab.report.run import ReportResult, run
 from marketlab.report.tracking import log_result
@@ -21,7 +19,6 @@ from marketlab.tracking import job_run
 def main(ctx: JobContext) -> ReportResult:
     """Build the report, log it to MLflow, print where it is."""
     params = ctx.settings.jobs.report
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bars in job logs
     with job_run(ctx.settings, "report", ctx.lake, params={"report": params.model_dump()}) as mlrun:
         res = run(ctx.lake, ctx.settings, privacy.resolve_secret(), run_id=mlrun.info.run_id)
         log_result(res)

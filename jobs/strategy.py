@@ -2,11 +2,15 @@
 
 import mlflow
 
+import logging
+
 from marketlab import privacy
 from marketlab.runtime import JobContext, main_guard
 from marketlab.strategy.report import log_strategy_run
 from marketlab.strategy.run import run
 from marketlab.tracking import job_run
+
+log = logging.getLogger("marketlab.job")
 
 
 def main(ctx: JobContext) -> None:
@@ -21,11 +25,11 @@ def main(ctx: JobContext) -> None:
     dr = res.ope[res.ope["estimator"] == "dr"].set_index("policy")
     for pol in ["strategy", "bandit_greedy", res.reference, "none"]:
         r = dr.loc[pol]
-        print(f"  {pol:<22} DR value/customer {r['value']:+.4f} [{r.get('lo', float('nan')):+.4f}, {r.get('hi', float('nan')):+.4f}]"
+        log.info(f"  {pol:<22} DR value/customer {r['value']:+.4f} [{r.get('lo', float('nan')):+.4f}, {r.get('hi', float('nan')):+.4f}]"
               f"  vs {res.reference}: {r['diff']:+.4f} [{r.get('diff_lo', float('nan')):+.4f}, {r.get('diff_hi', float('nan')):+.4f}]"
               f"  (detectable: {r.get('mde', float('nan')):.4f})")
     for note in res.notes:
-        print(f"  note: {note}")
+        log.info("note: %s", note)
 
 
 if __name__ == "__main__":

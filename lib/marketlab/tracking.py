@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,8 @@ def configure_mlflow(settings: Settings) -> str:
     Returns:
         The experiment id.
     """
+    # Artifact uploads draw progress bars, which only clutter job logs.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = settings.tracking_uri()
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)

@@ -177,7 +177,7 @@ def test_report_in_headless_chromium(report, browser, tmp_path_factory):
 def test_report_job_logs_the_html_to_mlflow(small_lake, tmp_path, capsys):
     from mlflow.tracking import MlflowClient
 
-    from marketlab.cli import run_job_file
+    from marketlab.runtime import run_job_file
 
     reports = tmp_path / "reports"
     overrides = (*small_lake.overrides, f"jobs.report.reports_dir={reports}")
