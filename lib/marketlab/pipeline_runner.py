@@ -250,7 +250,7 @@ def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ..
         for a bad conf or stage name).
     """
     from marketlab.logs import setup_logging
-    from marketlab.runtime import call_job, job_argv
+    from marketlab.runtime import UserError, call_job, job_argv, load_job
     from marketlab.spark import get_spark
     from marketlab.tables import Lake
 
@@ -329,6 +329,15 @@ def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ..
 
     parallel = settings.pipeline.max_parallel_stages if max_parallel is None else max_parallel
     names = [st.name for st in selected]
+    if parallel > 1:
+        # Import every job (and so its capability's modules) here, before the stage threads
+        # start: a module that one thread is still importing is visible half-initialised to
+        # another (mlflow's isinstance check on pyspark.ml.param failed so).
+        for st in selected:
+            try:
+                load_job(jobs_dir / f"{st.job_name}.py")
+            except UserError:
+                pass  # reported as the stage's failure when it runs
     run_graph(names, dependencies(selected), run_stage, parallel,
               remaining_path(selected, {n: float(r["seconds"]) for n, r in last.items()}),
               on_interrupt=lambda: lake.spark.sparkContext.cancelAllJobs())
