@@ -1,8 +1,8 @@
 """Evaluate a randomized campaign (A/B tests, ROI) into gold history (the export job writes the next wave)."""
 
-import mlflow
-
 import logging
+
+import mlflow
 
 from marketlab.evaluation.ab import summary_metrics
 from marketlab.evaluation.plots import log_evaluation

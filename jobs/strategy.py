@@ -1,12 +1,12 @@
 """Budgeted action per customer from predicted uplift + off-policy evaluation -> gold.strategy(_summary)."""
 
-import mlflow
-
 import logging
+
+import mlflow
 
 from marketlab import privacy
 from marketlab.runtime import JobContext, main_guard
-from marketlab.strategy.report import log_strategy_run
+from marketlab.strategy.report import log_strategy_run, ope_line
 from marketlab.strategy.run import run
 from marketlab.tracking import job_run
 
@@ -21,13 +21,11 @@ def main(ctx: JobContext) -> None:
         res = run(ctx.lake, p, secret)
         log_strategy_run(res, p)
     v1, v2 = res.versions[p.strategy_table], res.versions[p.summary_table]
-    print(f"strategy: wrote {p.strategy_table} v{v1}, {p.summary_table} v{v2}; evaluations used: {res.evaluations_used}")
     dr = res.ope[res.ope["estimator"] == "dr"].set_index("policy")
     for pol in ["strategy", "bandit_greedy", res.reference, "none"]:
-        r = dr.loc[pol]
-        log.info(f"  {pol:<22} DR value/customer {r['value']:+.4f} [{r.get('lo', float('nan')):+.4f}, {r.get('hi', float('nan')):+.4f}]"
-              f"  vs {res.reference}: {r['diff']:+.4f} [{r.get('diff_lo', float('nan')):+.4f}, {r.get('diff_hi', float('nan')):+.4f}]"
-              f"  (detectable: {r.get('mde', float('nan')):.4f})")
+        log.info("%s", ope_line(pol, dr.loc[pol], res.reference))
+    print(f"strategy: wrote {p.strategy_table} v{v1}, {p.summary_table} v{v2}; evaluations used: {res.evaluations_used}; "
+          + ope_line("strategy", dr.loc["strategy"], res.reference).strip())
     for note in res.notes:
         log.info("note: %s", note)
 

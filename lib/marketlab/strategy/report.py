@@ -47,3 +47,10 @@ def log_strategy_run(res, params: StrategyParams) -> None:
     fig.tight_layout()
     mlflow.log_figure(fig, "strategy/ope_dr.png", save_kwargs={"dpi": 90})
     plt.close(fig)
+
+
+def ope_line(policy: str, r, reference: str) -> str:
+    """One policy's doubly-robust value per customer and its difference to ``reference``, with CIs."""
+    return (f"  {policy:<22} DR value/customer {r['value']:+.4f} [{r.get('lo', float('nan')):+.4f}, "
+            f"{r.get('hi', float('nan')):+.4f}]  vs {reference}: {r['diff']:+.4f} [{r.get('diff_lo', float('nan')):+.4f}, "
+            f"{r.get('diff_hi', float('nan')):+.4f}]  (detectable: {r.get('mde', float('nan')):.4f})")
