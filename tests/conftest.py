@@ -4,11 +4,6 @@ Tests get ``settings`` (conf/test.yaml with lake and MLflow under a temp dir), `
 and ``lake``. Tests that write tables should use table names from the catalog and may use
 ``fresh_lake`` for an empty lake of their own.
 
-Real-data lakes, each built once per session: ``ingested`` -> ``silver`` -> ``gold`` (the
-capability functions called directly, with their return values), ``base_lake`` (ingest -> clean -> features
-through the pipeline runner) and ``pipeline_lake`` (the rest of the pipeline on a copy of
-``base_lake``). Tests must not write to those two (copy one with :func:`copy_lake` first).
-
 Every test that needs Spark is marked ``spark`` at collection (see
 :func:`pytest_collection_modifyitems`): ``pytest -m "not spark"`` is the unit tier.
 """
@@ -19,7 +14,6 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 
@@ -176,69 +170,17 @@ def pipeline_overrides(tmp: Path) -> tuple[str, ...]:
             f"mlflow.artifact_root={tmp / 'artifacts'}")
 
 
-# Stages of the shared runner-built lake: the real data into bronze, silver and gold.
-BASE_STAGES = ("ingest", "clean", "features")
-
-
-def copy_lake(root: Path, overrides: tuple[str, ...], dest: Path) -> tuple[str, ...]:
-    """Copy a lake folder (Delta tables, MLflow store, reports) to ``dest``; its overrides there.
-
-    Delta logs hold paths relative to the table, so a copied table is the same table (same
-    versions, same history) and the runner's fingerprints still match: a pipeline run on the
-    copy skips what the original already ran.
-    """
-    shutil.copytree(root, dest)
-    return tuple(o.replace(str(root), str(dest)) for o in overrides)
-
-
-class RunnerLake(NamedTuple):
-    """A lake built by :func:`marketlab.pipeline_runner.run_pipeline` (read-only: copy it first)."""
-
-    settings: object
-    result: object  # the PipelineResult of the run that built it
-    overrides: tuple[str, ...]
-    root: Path
-
-
 @pytest.fixture(scope="session")
-def base_lake(spark, session_tmp) -> RunnerLake:
-    """bronze/silver/gold built once through the runner (ingest -> clean -> features, fast profile).
-
-    Built like ``pipeline_lake`` (same conf and overrides), so a pipeline run on a copy of it
-    (:func:`copy_lake`) skips these stages as up to date. Tests must not write to it.
-    """
-    from marketlab.pipeline_runner import run_pipeline
-
-    root = session_tmp / "base"
-    overrides = pipeline_overrides(root)
-    result = run_pipeline(str(ROOT / "conf" / "test.yaml"), overrides, only=BASE_STAGES)
-    assert result.exit_code == 0, [(s.stage, s.status, s.message) for s in result.stages]
-    return RunnerLake(load_settings(ROOT / "conf" / "test.yaml", list(overrides)), result, overrides, root)
-
-
-class PipelineLake(NamedTuple):
-    """The whole pipeline on the real data: ``base`` (ingest, clean, features), then the rest on a copy."""
-
-    settings: object
-    result: object  # the run on the copy: the BASE_STAGES skipped, every other stage ran
-    overrides: tuple[str, ...]
-    root: Path
-    base: RunnerLake
-
-
-@pytest.fixture(scope="session")
-def pipeline_lake(spark, session_tmp, base_lake) -> PipelineLake:
+def pipeline_lake(spark, session_tmp):
     """The whole pipeline run once on the vendored real data (fast profile), in this process.
 
-    It starts from a copy of ``base_lake`` (whose run did ingest, clean and features), so the
-    run here skips those stages and runs every other one. Tests must not write to this lake
-    (copy it with :func:`copy_lake` first).
+    Returns ``(settings, PipelineResult, overrides, root)``; tests must not write to this
+    lake (copy it with ``shutil.copytree`` first).
     """
     from marketlab.pipeline_runner import run_pipeline
 
     root = session_tmp / "pipeline"
-    overrides = copy_lake(base_lake.root, base_lake.overrides, root)
+    overrides = pipeline_overrides(root)
     result = run_pipeline(str(ROOT / "conf" / "test.yaml"), overrides)
     assert result.exit_code == 0, [(s.stage, s.status, s.message) for s in result.stages]
-    return PipelineLake(load_settings(ROOT / "conf" / "test.yaml", list(overrides)), result, overrides, root,
-                        base_lake)
+    return load_settings(ROOT / "conf" / "test.yaml", list(overrides)), result, overrides, root

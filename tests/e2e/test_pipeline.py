@@ -1,9 +1,4 @@
-"""The whole pipeline on the vendored real data: every stage, the tables, skip-if-up-to-date.
-
-``pipeline_lake`` is two runner runs: ingest -> clean -> features into the suite's shared
-``base_lake``, then the whole graph on a copy of it, where those three stages are up to
-date (skipped) and every other stage runs.
-"""
+"""The whole pipeline on the vendored real data: every stage, the tables, skip-if-up-to-date."""
 
 from __future__ import annotations
 
@@ -16,7 +11,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 from pyspark.sql import functions as F
 
-from conftest import BASE_STAGES, ROOT, SUITE_EXTRA, copy_lake
+from conftest import ROOT, SUITE_EXTRA
 from marketlab.pipeline import STAGES
 from marketlab.pipeline_runner import run_pipeline
 from marketlab.tables import Lake
@@ -33,12 +28,8 @@ def downstream_of(name: str) -> set[str]:
 
 
 def test_every_stage_runs_and_tables_hold_the_real_data(spark, pipeline_lake):
-    settings, result = pipeline_lake.settings, pipeline_lake.result
-    # Every stage ran once: the base stages in the base run, the others on the copy, where the
-    # base stages' fingerprints and output versions still matched (a copied lake is the same lake).
-    assert [(s.stage, s.status) for s in pipeline_lake.base.result.stages] == [(n, "ok") for n in BASE_STAGES]
-    assert [(s.stage, s.status) for s in result.stages] == [
-        (s.name, "skipped" if s.name in BASE_STAGES else "ok") for s in STAGES]
+    settings, result, _, _ = pipeline_lake
+    assert [(s.stage, s.status) for s in result.stages] == [(s.name, "ok") for s in STAGES]
     lake = Lake(spark, settings)
     assert lake.read("bronze.orders").count() == 541_909
     assert lake.read("bronze.campaign_log").count() == 64_000
@@ -78,10 +69,9 @@ def test_every_stage_runs_and_tables_hold_the_real_data(spark, pipeline_lake):
 def test_stages_started_after_their_inputs_and_independent_ones_overlapped(spark, pipeline_lake):
     from marketlab.pipeline import dependencies
 
-    settings = pipeline_lake.settings
+    settings, result, _, _ = pipeline_lake
     assert settings.pipeline.max_parallel_stages == 2
-    run_ids = [pipeline_lake.base.result.run_id, pipeline_lake.result.run_id]
-    rows = (Lake(spark, settings).read("ops.pipeline_runs").where(F.col("run_id").isin(run_ids))
+    rows = (Lake(spark, settings).read("ops.pipeline_runs").where(F.col("run_id") == result.run_id)
             .select("stage", F.col("started_at").cast("double").alias("t0"), "seconds").collect())
     span = {r["stage"]: (r["t0"], r["t0"] + r["seconds"]) for r in rows}
     assert set(span) == {s.name for s in STAGES}
@@ -100,7 +90,7 @@ def test_stages_started_after_their_inputs_and_independent_ones_overlapped(spark
 
 
 def test_every_job_logged_one_mlflow_run_with_lineage(pipeline_lake):
-    settings = pipeline_lake.settings  # its MLflow store holds the base run's jobs too (copied)
+    settings, _, _, _ = pipeline_lake
     client = MlflowClient(settings.tracking_uri())
     exp = client.get_experiment_by_name(settings.mlflow.experiment)
     runs = client.search_runs([exp.experiment_id], max_results=500)
@@ -121,7 +111,7 @@ def test_every_job_logged_one_mlflow_run_with_lineage(pipeline_lake):
 
 
 def test_rerun_skips_every_stage_and_keeps_versions(spark, pipeline_lake):
-    settings, overrides = pipeline_lake.settings, pipeline_lake.overrides
+    settings, _, overrides, _ = pipeline_lake
     lake = Lake(spark, settings)
     tables = sorted({t for s in STAGES for t in s.outputs})
     before = {t: lake.version(t) for t in tables}
@@ -141,8 +131,12 @@ def test_rerun_skips_every_stage_and_keeps_versions(spark, pipeline_lake):
 
 
 def test_a_changed_parameter_reruns_that_stage_and_its_dependents_only(spark, pipeline_lake, tmp_path):
+    import shutil
+
+    _, _, overrides, root = pipeline_lake
     copy = tmp_path / "copy"
-    moved = copy_lake(pipeline_lake.root, pipeline_lake.overrides, copy)
+    shutil.copytree(root, copy)
+    moved = tuple(o.replace(str(root), str(copy)) for o in overrides)
     res = run_pipeline(str(ROOT / "conf" / "test.yaml"), (*moved, "jobs.evaluation.alpha=0.1"))
     assert res.exit_code == 0
     ran = {s.stage for s in res.stages if s.status == "ok"}

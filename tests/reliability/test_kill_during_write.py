@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import pytest
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from conftest import ROOT, copy_lake
+from conftest import ROOT
 from marketlab.config import load_settings
 from marketlab.pipeline import stage
 from marketlab.pipeline_runner import run_pipeline
@@ -95,8 +96,10 @@ def _kill_during_write(cmd: list[str], watch: dict[str, Path], target: str, time
 @pytest.mark.slow
 @pytest.mark.parametrize("stage_name,seed", [("clean", 1), ("segments", 2)])
 def test_sigkill_mid_write_keeps_versions_and_rerun_is_identical(spark, pipeline_lake, tmp_path, stage_name, seed):
-    overrides = pipeline_lake.overrides
-    moved = copy_lake(pipeline_lake.root, overrides, tmp_path / "lake-copy")
+    _, _, overrides, root = pipeline_lake
+    copy = tmp_path / "lake-copy"
+    shutil.copytree(root, copy)
+    moved = tuple(o.replace(str(root), str(copy)) for o in overrides)
     settings = load_settings(CONF, list(moved))
     lake = Lake(spark, settings)
     ref_settings = load_settings(CONF, list(overrides))
