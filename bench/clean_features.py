@@ -59,7 +59,7 @@ def timed_stage(lake: Lake) -> dict:
     t1 = time.perf_counter()
     check(lake, ["silver.order_lines", "silver.returns"], st.jobs.quality).raise_if_failed()
     t2 = time.perf_counter()
-    feats = features(lake, st.jobs.features, resolve_secret())
+    feats = features(lake, st.jobs.features, resolve_secret(st))
     t3 = time.perf_counter()
     return {"clean_s": t1 - t0, "gate_s": t2 - t1, "features_s": t3 - t2, "total_s": t3 - t0, "accounting": acc,
             "rows": feats.rows}

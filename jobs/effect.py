@@ -12,7 +12,7 @@ log = logging.getLogger("marketlab.job")
 
 def main(ctx: JobContext) -> None:
     params = ctx.settings.jobs.effect
-    secret = privacy.resolve_secret()
+    secret = privacy.resolve_secret(ctx.settings)
     with job_run(ctx.settings, "effect", ctx.lake, params=params.model_dump()):
         res = run(ctx.lake, params, secret, register=lambda results: log_results(results, params))
     print(f"effect: wrote {params.output_table} v{res.version}")

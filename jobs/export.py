@@ -22,7 +22,7 @@ def main(ctx: JobContext) -> int:
     """Write this wave's rows of gold.campaign_export (replacing only this campaign)."""
     p = ctx.settings.jobs.evaluation
     e = ctx.settings.jobs.export
-    secret = privacy.resolve_secret()
+    secret = privacy.resolve_secret(ctx.settings)
     with job_run(ctx.settings, "export", ctx.lake, params={"export": e.model_dump(), "control_arm": p.control_arm}):
         res = export_wave(ctx.lake, e, p, secret)
         mlflow.log_metrics({"export.rows": res.rows, "export.holdout": res.held_out})

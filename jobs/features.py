@@ -17,8 +17,9 @@ from marketlab.tracking import job_run
 def main(ctx: JobContext) -> FeaturesResult:
     """Build every gold feature table and log row counts."""
     params = ctx.settings.jobs.features
+    secret = privacy.resolve_secret(ctx.settings)  # before the run: cluster mode without one refuses to start
     with job_run(ctx.settings, "features", ctx.lake, params={"features": params.model_dump()}):
-        res = run(ctx.lake, params, privacy.resolve_secret())
+        res = run(ctx.lake, params, secret)
         mlflow.log_metrics(res.metrics())
         mlflow.set_tag("features.as_of", str(res.as_of))
     print(f"features: as of {res.as_of}: " + ", ".join(f"{t} {n:,} rows (v{res.versions[t]})" for t, n in res.rows.items()))

@@ -20,7 +20,7 @@ def main(ctx: JobContext) -> ReportResult:
     """Build the report, log it to MLflow, print where it is."""
     params = ctx.settings.jobs.report
     with job_run(ctx.settings, "report", ctx.lake, params={"report": params.model_dump()}) as mlrun:
-        res = run(ctx.lake, ctx.settings, privacy.resolve_secret(), run_id=mlrun.info.run_id)
+        res = run(ctx.lake, ctx.settings, privacy.resolve_secret(ctx.settings), run_id=mlrun.info.run_id)
         log_result(res)
     partial = ", ".join(res.partial) or "none"
     print(f"report: {res.path} ({len(res.sections)} sections, with parts not available: {partial}; also {res.latest})")

@@ -15,7 +15,7 @@ log = logging.getLogger("marketlab.job")
 
 def main(ctx: JobContext) -> None:
     p = ctx.settings.jobs.strategy
-    secret = privacy.resolve_secret()
+    secret = privacy.resolve_secret(ctx.settings)
     with job_run(ctx.settings, "strategy", ctx.lake, params=p.model_dump()):
         mlflow.set_tag("marketlab.run_kind", "effect_evaluation")
         res = run(ctx.lake, p, secret)

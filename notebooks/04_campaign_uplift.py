@@ -23,8 +23,8 @@
 # budgeted strategy per segment.
 #
 # Conf: `MARKETLAB_CONF` / `MARKETLAB_SET` (see 01_data_quality). The Qini curves join the
-# pseudonymised scores back to the campaign with `$MARKETLAB_PSEUDONYM_SALT` (the
-# development salt when unset, as in the jobs).
+# pseudonymised scores back to the campaign with the lake's pseudonym secret (see
+# lib/marketlab/privacy.py), as the jobs do.
 
 # %%
 import matplotlib.pyplot as plt
@@ -79,7 +79,7 @@ if evaluations is not None:
 # ## Qini curves of the uplift scores (held-out customers)
 
 # %%
-buckets = qini_buckets(lake, settings, resolve_secret(), points=40)  # Unavailable(reason) when a table is missing
+buckets = qini_buckets(lake, settings, resolve_secret(settings), points=40)  # Unavailable(reason) when a table is missing
 if isinstance(buckets, Unavailable):
     print("skipped:", buckets.reason)
 else:

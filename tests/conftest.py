@@ -137,7 +137,7 @@ def gold(silver):
     from marketlab.segments.run import run as segments
 
     lk, _ = silver
-    feats = features(lk, lk.settings.jobs.features, resolve_secret())
+    feats = features(lk, lk.settings.jobs.features, resolve_secret(lk.settings))
     seg = segments(lk, lk.settings.jobs.segments)
     return lk, {"as_of": feats.as_of, "rows": feats.rows, "versions": feats.versions, "k": seg.k,
                 "silhouettes": seg.silhouettes}

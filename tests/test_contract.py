@@ -25,7 +25,7 @@ INFRASTRUCTURE = {
     "spark.py": "builds the one session; sets the PySpark interpreters for local mode",
     "tables.py": "the lake's I/O",
     "runtime.py": "the job harness",
-    "privacy.py": "resolves the pseudonym secret from the environment",
+    "privacy.py": "resolves the pseudonym secret: environment, mounted file, or the generated local file",
     "tracking.py": "MLflow store and artifacts",
     "logs.py": "log level from the environment",
     "cli.py": "the console script",

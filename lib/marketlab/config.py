@@ -94,6 +94,18 @@ class MlflowSettings(StrictModel):
     ui_port: int = Field(5000, ge=1, le=65535)
 
 
+class PrivacySettings(StrictModel):
+    """Where the pseudonymisation secret of ``customer_key`` comes from (lib/marketlab/privacy.py).
+
+    Attributes:
+        secret_file: A mounted file holding the secret (a Kubernetes secret), used when
+            ``$MARKETLAB_PSEUDONYM_SECRET`` is unset. Unset in local mode, a secret is
+            generated beside the lake; cluster mode refuses to run without one of the two.
+    """
+
+    secret_file: str | None = None
+
+
 class PipelineSettings(StrictModel):
     """How ``marketlab pipeline`` runs the stage graph.
 
@@ -204,6 +216,7 @@ class Settings(StrictModel):
         env: Name of the environment file (``local``, ``cluster``, ``test``).
         lake_root: Root of the Delta lake (local folder or Hadoop URI).
         pipeline: How the pipeline runner schedules the stages.
+        privacy: Where the pseudonymisation secret comes from.
         catalog: Catalog name (``layer.table``) -> table spec.
         sources: Source name -> raw source spec.
     """
@@ -214,6 +227,7 @@ class Settings(StrictModel):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     catalog: dict[str, TableSpec] = Field(default_factory=dict)
     sources: dict[str, SourceSpec] = Field(default_factory=dict)
     jobs: JobsSettings = Field(default_factory=JobsSettings)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -31,6 +32,7 @@ from conftest import ROOT
 from marketlab.cluster import applications, build_wheel, free_port, master_state, wheel_is_fresh
 from marketlab.config import load_settings
 from marketlab.pipeline import STAGES, select_stages
+from marketlab.privacy import SECRET_ENV
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(2400)]
 
@@ -104,7 +106,9 @@ def cluster(tmp_path_factory):
              "MARKETLAB_MASTER_REST_PORT": free_port(), "MARKETLAB_MLFLOW_PORT": free_port(),
              "MARKETLAB_WORKER_UI_PORT": 0}
     env = {**os.environ, "MARKETLAB_CLUSTER_ROOT": str(root), "MARKETLAB_PYTHON": sys.executable,
-           "SPARK_LOCAL_IP": "127.0.0.1", **{k: str(v) for k, v in ports.items()}}
+           "SPARK_LOCAL_IP": "127.0.0.1", **{k: str(v) for k, v in ports.items()},
+           # cluster mode keys customers only with a given secret (the drivers run in client mode)
+           SECRET_ENV: secrets.token_hex(32)}
     env.pop("SPARK_MASTER", None)
     info = {"root": root, "env": env, "master": f"spark://127.0.0.1:{ports['MARKETLAB_MASTER_PORT']}",
             "ui": f"http://127.0.0.1:{ports['MARKETLAB_MASTER_UI_PORT']}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 
 import pytest
 from chispa import assert_df_equality
@@ -44,7 +45,7 @@ def frames(spark):
 
 
 def key(cid):
-    return hashlib.sha256(f"{SALT}{cid}".encode()).hexdigest()[:16]
+    return hmac.new(SALT.encode(), str(cid).encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def test_customer_key_is_contract_hash(spark):

@@ -12,12 +12,12 @@ import pytest
 
 from marketlab.config import load_settings
 from marketlab.report import sections as S
-from marketlab.privacy import DEV_SECRET
 from marketlab.report.build import LATEST
 from marketlab.report.run import run as make_report
 from marketlab.report.collect import histogram
 from marketlab.report.model import Unavailable
 from marketlab.tables import Lake
+from report.small_lake import SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 # Anything that would make the browser fetch something: src/href/url() with a scheme other than data:.
@@ -35,7 +35,7 @@ def report(spark, small_lake, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
     st = _settings(small_lake, out)
     t0 = time.perf_counter()
-    res = make_report(Lake(spark, st), st, DEV_SECRET, run_id="0123456789abcdef")
+    res = make_report(Lake(spark, st), st, SECRET, run_id="0123456789abcdef")
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -100,7 +100,7 @@ def test_missing_tables_and_store_give_notes(spark, small_lake, tmp_path):
         shutil.copytree(small_lake.lake_root / table, lake_copy / table)
     st = load_settings(ROOT / "conf" / "test.yaml", [f"lake_root={lake_copy}", f"jobs.report.reports_dir={tmp_path / 'r'}",
                                                     f"mlflow.tracking_uri=sqlite:///{tmp_path / 'none' / 'mlflow.db'}"])
-    res = make_report(Lake(spark, st), st, DEV_SECRET)
+    res = make_report(Lake(spark, st), st, SECRET)
     html = res.path.read_text()
     assert not (tmp_path / "none").exists()  # reading the report never creates a store
     forecast = _section_html(html, "forecast")
@@ -118,7 +118,7 @@ def test_report_of_an_empty_lake_renders(spark, tmp_path):
     st = load_settings(ROOT / "conf" / "test.yaml", [f"lake_root={tmp_path / 'empty'}",
                                                     f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
                                                     f"jobs.report.reports_dir={tmp_path / 'r'}"])
-    res = make_report(Lake(spark, st), st, DEV_SECRET)
+    res = make_report(Lake(spark, st), st, SECRET)
     html = res.path.read_text()
     assert len(res.partial) == len(S.TITLES)
     assert "not available: table quality.results does not exist: run the &#x27;clean&#x27; stage first" in html
@@ -174,10 +174,13 @@ def test_report_in_headless_chromium(report, browser, tmp_path_factory):
     browser.set_window_size(1400, 1000)
 
 
-def test_report_job_logs_the_html_to_mlflow(small_lake, tmp_path, capsys):
+def test_report_job_logs_the_html_to_mlflow(small_lake, tmp_path, capsys, monkeypatch):
     from mlflow.tracking import MlflowClient
 
+    from marketlab.privacy import SECRET_ENV
     from marketlab.runtime import run_job_file
+
+    monkeypatch.setenv(SECRET_ENV, SECRET)  # the job resolves the secret the small lake was keyed with
 
     reports = tmp_path / "reports"
     overrides = (*small_lake.overrides, f"jobs.report.reports_dir={reports}")

@@ -160,7 +160,7 @@ def run(lake: Lake, params: ValueParams, secret: str | None = None) -> ValueResu
         base = _score(summary, fit, params).cache()
         scored = at_risk(value_tiers(base, params.tiers, params.tier_quantiles), params.at_risk_min_clv_quantile,
                          params.at_risk_max_p_alive)
-        out = (scored.withColumn(C.CUSTOMER_KEY, customer_key(C.CUSTOMER_ID, secret or resolve_secret()))
+        out = (scored.withColumn(C.CUSTOMER_KEY, customer_key(C.CUSTOMER_ID, secret or resolve_secret(lake.settings)))
                .withColumn(C.AS_OF, F.lit(str(as_of)).cast("date"))
                .withColumn("horizon_days", F.lit(params.horizon_days))
                .select(*OUTPUT_COLUMNS))
