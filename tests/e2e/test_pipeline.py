@@ -180,7 +180,7 @@ def test_gold_tables_hold_no_raw_customer_id(spark, pipeline_lake):
 
     from marketlab import privacy
 
-    settings = pipeline_lake.settings
+    settings, _, _, _ = pipeline_lake
     lake = Lake(spark, settings)
     secret = privacy.resolve_secret(settings)
     if not any(os.environ.get(v) for v in (privacy.SECRET_ENV, privacy.LEGACY_SECRET_ENV)):
