@@ -26,7 +26,7 @@ def forest_plot(rows: pd.DataFrame, metrics: list[str], segment: str = "all", ti
     for ax, metric in zip(axes[0], metrics):
         sub = rows[(rows["metric"] == metric) & (rows["segment"] == segment)].sort_values("arm")
         y = range(len(sub))
-        ax.errorbar(sub["effect"], list(y), xerr=[sub["effect"] - sub["ci_low"], sub["ci_high"] - sub["effect"]],
+        ax.errorbar(sub["effect"], list(y), xerr=[(sub["effect"] - sub["ci_low"]).clip(lower=0), (sub["ci_high"] - sub["effect"]).clip(lower=0)],
                     fmt="o", capsize=4)
         ax.axvline(0.0, color="grey", lw=1, ls="--")
         ax.set_yticks(list(y), sub["arm"].tolist())
@@ -41,7 +41,7 @@ def segment_plot(rows: pd.DataFrame, metric: str, arm: str) -> plt.Figure:
     sub = rows[(rows["metric"] == metric) & (rows["arm"] == arm)].sort_values("segment")
     fig, ax = plt.subplots(figsize=(7, 0.8 + 0.3 * len(sub)))
     y = list(range(len(sub)))
-    ax.errorbar(sub["effect"], y, xerr=[sub["effect"] - sub["ci_low"], sub["ci_high"] - sub["effect"]], fmt="o", capsize=3)
+    ax.errorbar(sub["effect"], y, xerr=[(sub["effect"] - sub["ci_low"]).clip(lower=0), (sub["ci_high"] - sub["effect"]).clip(lower=0)], fmt="o", capsize=3)
     overall = sub[sub["segment"] == "all"]["effect"]
     if len(overall):
         ax.axvline(float(overall.iloc[0]), color="tab:red", lw=1, label="overall")

@@ -641,7 +641,7 @@ def ab_section(evaluations: Any, max_rows: int = 40) -> Section:
         g = ev[ev["metric"] == metric].reset_index(drop=True)
         y = np.arange(len(g))
         sig = g["significant"].astype(bool) if "significant" in g else pd.Series(False, index=g.index)
-        ax.errorbar(g["effect"], y, xerr=[g["effect"] - g["ci_low"], g["ci_high"] - g["effect"]], fmt="none",
+        ax.errorbar(g["effect"], y, xerr=[(g["effect"] - g["ci_low"]).clip(lower=0), (g["ci_high"] - g["effect"]).clip(lower=0)], fmt="none",
                     ecolor="#343a40", capsize=3)
         ax.scatter(g["effect"], y, c=np.where(sig, "#2f9e44", "#868e96"), zorder=3)
         ax.axvline(0, color="#c92a2a", lw=1)
@@ -678,7 +678,7 @@ def strategy_section(summary: Any, metrics: Any, max_rows: int = 40, params: Any
             ax = axes[0, 0]
             y = np.arange(len(d))
             has_ci = d["lo"].notna() & d["hi"].notna()
-            xerr = np.vstack([(d["value"] - d["lo"]).where(has_ci, 0), (d["hi"] - d["value"]).where(has_ci, 0)])
+            xerr = np.vstack([(d["value"] - d["lo"]).where(has_ci, 0), (d["hi"] - d["value"]).where(has_ci, 0)]).clip(min=0)
             ax.barh(y, d["value"], xerr=xerr, capsize=3,
                     color=["#e8590c" if p == "strategy" else "#1f6feb" for p in d["policy"]])
             ax.set_yticks(y, d["policy"])

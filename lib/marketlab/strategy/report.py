@@ -41,7 +41,7 @@ def log_strategy_run(res, params: StrategyParams) -> None:
     fig, ax = plt.subplots(figsize=(8, 4))
     err = None
     if "lo" in dr:
-        err = [dr["value"] - dr["lo"], dr["hi"] - dr["value"]]
+        err = [(dr["value"] - dr["lo"]).clip(lower=0), (dr["hi"] - dr["value"]).clip(lower=0)]  # a bootstrap CI may miss the point
     ax.barh(dr["policy"], dr["value"], xerr=err, color=["C1" if p == "strategy" else "C0" for p in dr["policy"]])
     ax.set(xlabel=f"DR profit per customer ({params.outcome}, margin {params.margin})", title="off-policy value (95% CI)")
     fig.tight_layout()
