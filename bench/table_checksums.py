@@ -6,8 +6,11 @@ Used to show that a refactor leaves every table identical: run the same pipeline
 after, compare the two JSON files. Not a timing benchmark; it ends with one JSON line.
 Columns that carry run-time facts (timestamps, run ids, paths) are left out of the checksums.
 """
+import argparse
 import json
+import os
 import sys
+from pathlib import Path
 
 from pyspark.sql import functions as F
 
@@ -15,8 +18,15 @@ from marketlab.config import load_settings
 from marketlab.spark import get_spark
 from marketlab.tables import Lake
 
-conf, root, out = sys.argv[1:4]
-st = load_settings(conf, [f"lake_root={root}"])
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ap.add_argument("conf", nargs="?", default=str(ROOT / "conf" / "local.yaml"))
+ap.add_argument("lake_root", nargs="?", default=None, help="default: the conf's lake_root")
+ap.add_argument("out", nargs="?", default="table_checksums.json")
+a = ap.parse_args()
+conf, root, out = a.conf, a.lake_root, a.out
+st = load_settings(conf, [f"lake_root={root}"] if root else [])
 spark = get_spark(st)
 lake = Lake(spark, st)
 res = {}
