@@ -64,7 +64,11 @@ def run_notebook(name: str, kernel, conf: Path, overrides: list[str], out: Path)
     from nbclient import NotebookClient
 
     nb = nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4)
-    env = {"MARKETLAB_CONF": str(conf), "MARKETLAB_SET": ";".join(overrides)}
+    from marketlab.privacy import SECRET_ENV
+    from report.small_lake import SECRET
+
+    # The small lake's keys were made with the report tests' secret: the notebooks join on them.
+    env = {"MARKETLAB_CONF": str(conf), "MARKETLAB_SET": ";".join(overrides), SECRET_ENV: SECRET}
     setup = nbformat.v4.new_code_cell(
         f"%reset -f\nimport os as _os\n_os.environ.update({env!r})\ndel _os")
     nb.cells.insert(0, setup)
