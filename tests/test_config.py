@@ -15,7 +15,8 @@ def test_local_and_cluster_conf_validate():
     assert local.spark.mode == "local" and local.env == "local"
     assert local.table_path("bronze.orders") == str(ROOT / "lake" / "bronze" / "orders")
     assert local.tracking_uri() == f"sqlite:///{ROOT / 'mlflow' / 'mlflow.db'}"
-    assert set(local.sources) == {"online_retail", "hillstrom", "online_shoppers"}
+    assert set(local.sources) == {"online_retail", "hillstrom", "online_shoppers", "shop_campaign"}
+    assert local.source_path(local.sources["shop_campaign"]) == str(ROOT / "lake" / "_exchange" / "responses")
     cluster = load_settings(ROOT / "conf" / "cluster.yaml")
     assert cluster.spark.mode == "cluster"
     assert cluster.table_path("gold.forecasts") == "file:///tmp/marketlab-cluster/lake/gold/forecasts"

@@ -163,6 +163,15 @@ with DAG(
         conf=SPARK_CONF,
         doc_md="sequence Transformer + Mult-VAE (Horovod) vs baselines, next items + P(buy)",
     )
+    campaign = SparkSubmitOperator(
+        task_id="campaign",
+        name="marketlab-campaign",
+        application=f"{MARKETLAB_HOME}/jobs/campaign.py",
+        application_args=["--conf", CONF],
+        py_files=WHEEL,
+        conf=SPARK_CONF,
+        doc_md="the shop's campaign waves: plan, send, ingest responses, measure vs predicted",
+    )
     report = SparkSubmitOperator(
         task_id="report",
         name="marketlab-report",
@@ -187,7 +196,8 @@ with DAG(
     strategy >> export
     clean >> value
     features >> sequence
+    inventory >> campaign
     behaviour >> report
     recommend >> report
-    inventory >> report
     strategy >> report
+    campaign >> report

@@ -34,6 +34,7 @@ from marketlab.recommend.params import RecommendParams
 from marketlab.report.params import ReportParams
 from marketlab.segments.params import SegmentsParams
 from marketlab.simulator.params import SimulatorParams
+from marketlab.campaign.params import CampaignParams
 from marketlab.sequence.params import SequenceParams
 from marketlab.strategy.params import StrategyParams
 from marketlab.value.params import ValueParams
@@ -151,9 +152,11 @@ class SourceSpec(StrictModel):
         max_reject_fraction: A file with a larger share of rejected records fails as a
             whole (it is most likely the wrong file or mis-configured), instead of
             quarantining most of it.
+        optional: A path that matches no file yet is not an error (a response export
+            folder before the first wave); ``{lake_root}`` in ``path`` is the lake root.
     """
 
-    kind: Literal["orders", "campaign", "sessions"]
+    kind: Literal["orders", "campaign", "sessions", "campaign_responses"]
     path: str
     format: Literal["csv", "json", "parquet"] = "csv"
     table: str
@@ -165,6 +168,7 @@ class SourceSpec(StrictModel):
     timestamp_format: str = "yyyy-MM-dd HH:mm:ss"
     columns: dict[str, str]
     max_reject_fraction: float = Field(0.05, ge=0.0, le=1.0)
+    optional: bool = False
 
     @model_validator(mode="after")
     def _check_mapping(self) -> "SourceSpec":
@@ -206,6 +210,7 @@ class JobsSettings(StrictModel):
     simulator: SimulatorParams = Field(default_factory=SimulatorParams)
     value: ValueParams = Field(default_factory=ValueParams)
     sequence: SequenceParams = Field(default_factory=SequenceParams)
+    campaign: CampaignParams = Field(default_factory=CampaignParams)
 
 
 class Settings(StrictModel):
@@ -251,6 +256,10 @@ class Settings(StrictModel):
         if _URI.match(path) or os.path.isabs(path):
             return path
         return str((Path(self.project_root) / path).resolve())
+
+    def source_path(self, spec: "SourceSpec") -> str:
+        """Absolute path or URI of a source's files (``{lake_root}`` expanded)."""
+        return self.resolve(spec.path.replace("{lake_root}", self.resolve(self.lake_root)))
 
     def table_path(self, name: str) -> str:
         """Location of catalog table ``name``.

@@ -104,7 +104,7 @@ def _source_files(settings: Settings) -> list[dict]:
     for name in settings.jobs.ingest.sources or sorted(settings.sources):
         spec = settings.sources[name]
         out.append({"source": name, "spec": spec.model_dump(mode="json")})
-        pattern = settings.resolve(spec.path)
+        pattern = settings.source_path(spec)
         pattern = pattern[len("file:"):] if pattern.startswith("file:") else pattern
         files = sorted(glob.glob(pattern)) if not Path(pattern).is_dir() else sorted(
             str(p) for p in Path(pattern).rglob("*") if p.is_file() and not p.name.startswith((".", "_")))

@@ -192,12 +192,16 @@ def _parse_file(lake: Lake, spec: SourceSpec, file: SourceFile) -> tuple[DataFra
 
 
 def _already_ingested(lake: Lake, log_table: str, source: str) -> dict[str, str]:
-    """sha256 -> file of the files already ingested ok for ``source``."""
+    """sha256 -> file of the contents whose rows are in bronze now for ``source``.
+
+    Only each file's latest ok ingest counts: a file rewritten with other bytes and then
+    back with its first content must be loaded again (its rows were replaced in between).
+    """
     if not lake.exists(log_table):
         return {}
-    rows = (lake.read(log_table).where((F.col("source") == source) & (F.col("status") == "ok"))
-            .select("sha256", "file").collect())
-    return {r.sha256: r.file for r in rows}
+    ok = lake.read(log_table).where((F.col("source") == source) & (F.col("status") == "ok"))
+    latest = ok.groupBy("file").agg(F.max_by("sha256", "ingested_at").alias("sha256"))
+    return {r.sha256: r.file for r in latest.collect()}
 
 
 def _sql_str(value: str) -> str:
@@ -303,8 +307,11 @@ def run(lake: Lake, params: IngestParams) -> IngestResult:
         spec = specs[name]
         seen = _already_ingested(lake, params.log_table, name)
         try:
-            files = list_files(lake.spark, lake.settings.resolve(spec.path))
+            files = list_files(lake.spark, lake.settings.source_path(spec))
         except IngestFileError as exc:
+            if spec.optional and "no source file matches" in str(exc):
+                result.files.append(FileResult(name, spec.path, "skipped", message="optional source: no file yet"))
+                continue
             result.files.append(FileResult(name, spec.path, "failed", message=str(exc)))
             log.error("%s", exc)
             continue

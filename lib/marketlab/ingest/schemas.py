@@ -75,10 +75,32 @@ SESSIONS = (
     CanonicalField("revenue", "boolean", required=True),
 )
 
+# The campaign-log contract of the shop's own waves (docs/CAMPAIGN.md): one row per
+# customer x wave, as any e-mail platform exports it (mapped by conf).
+CAMPAIGN_RESPONSES = (
+    CanonicalField("campaign_id", "string", required=True),
+    CanonicalField("customer_id", "id", required=True),
+    CanonicalField("arm", "string", required=True),
+    CanonicalField("holdout", "boolean", required=True),
+    CanonicalField("sent_at", "timestamp", required=True),
+    CanonicalField("window_end", "timestamp"),
+    CanonicalField("featured_items", "string"),
+    CanonicalField("coupon_level", "double"),
+    CanonicalField("propensity", "double"),
+    CanonicalField("sent", "boolean"),
+    CanonicalField("opened", "boolean"),
+    CanonicalField("clicked", "boolean"),
+    CanonicalField("ordered", "boolean", required=True),
+    CanonicalField("revenue", "double", required=True),
+    CanonicalField("coupon_cost", "double"),
+    CanonicalField("contact_cost", "double"),
+)
+
 CANONICAL: dict[str, tuple[CanonicalField, ...]] = {
     "orders": ORDERS,
     "campaign": CAMPAIGN,
     "sessions": SESSIONS,
+    "campaign_responses": CAMPAIGN_RESPONSES,
 }
 
 SPARK_TYPES = {
