@@ -4,6 +4,7 @@ quantiles), tier mix and CLV per segment in the profiles, and segments without a
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -67,7 +68,7 @@ def test_segments_carry_value_tiers_of_the_latest_slice_before_the_cutoff(spark,
     later = _values(keys, 3, AS_OF + dt.timedelta(days=30))
     seg_lake.write(spark.createDataFrame(pd.concat([current, older, later], ignore_index=True), DDL), "gold.customer_value")
     value = ValueParams(tiers=TIERS, tier_quantiles=QUANTILES, at_risk_min_clv_quantile=0.8, at_risk_max_p_alive=0.5)
-    res = run(seg_lake, SegmentsParams(k_min=2, k_max=4, max_iter=20), value)
+    res = run(seg_lake, SegmentsParams(k_min=3, k_max=3, max_iter=20), value)
     assert res.k == 3 and res.value_as_of == AS_OF and res.value_note == ""
     segs = seg_lake.read("gold.segments").toPandas()
     assert len(segs) == 120 and segs["customer_key"].is_unique
@@ -128,3 +129,28 @@ def test_segments_without_a_value_table_keep_the_schema(spark, seg_lake, tmp_pat
     lake.reads.clear()
     res = run(lake, SegmentsParams(k_min=3, k_max=3, max_iter=20, value_table=None))
     assert res.value_as_of is None and "gold.customer_value" not in lake.reads
+
+
+def test_segments_job_logs_the_tiers_and_prints_them(spark, seg_lake, capsys):
+    import importlib.util
+
+    import mlflow
+
+    from conftest import ROOT, make_settings
+    from marketlab.runtime import JobContext
+    from marketlab.tables import Lake
+
+    keys = [f"c{i}_{j:02d}" for i in range(3) for j in range(40)]
+    seg_lake.write(spark.createDataFrame(_values(keys, 5, AS_OF), DDL), "gold.customer_value")
+    st = make_settings(Path(seg_lake.settings.lake_root).parent, ["jobs.segments.k_min=3", "jobs.segments.k_max=3"])
+    spec = importlib.util.spec_from_file_location("segments_job", ROOT / "jobs" / "segments.py")
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    lake = Lake(spark, st)
+    res = job.main(JobContext("segments", st, spark, lake, None))
+    line = capsys.readouterr().out
+    assert line.startswith("segments: k=3") and "value tiers as of 2011-12-10" in line
+    assert res.metrics()["value.customers"] == 120
+    run = mlflow.search_runs(filter_string="tags.`marketlab.job` = 'segments'", output_format="list")[0]
+    assert run.data.params["value.tier_quantiles"] == "[0.95, 0.8, 0.5]"
+    assert run.data.params["read.gold.customer_value"] is not None and run.data.metrics["value.customers"] == 120
