@@ -26,6 +26,19 @@ def test_stage_graph_is_ordered_by_its_tables():
         assert (ROOT / "jobs" / f"{st.job_name}.py").is_file(), st.name
 
 
+def test_value_comes_before_what_reads_it_and_is_optional_for_segments():
+    from marketlab.pipeline import Stage, dependencies
+
+    names = [s.name for s in STAGES]
+    assert names.index("value") < names.index("segments") < names.index("report")
+    deps = dependencies(STAGES)
+    assert deps["value"] == {"clean"} and "value" in deps["segments"] and "value" in deps["report"]
+    assert stage("segments").optional == ("gold.customer_value",)
+    assert all(set(s.optional) <= set(s.inputs) for s in STAGES)
+    with pytest.raises(ValueError, match="optional inputs"):
+        Stage("x", ("a",), ("b",), optional=("c",))
+
+
 def test_select_stages():
     assert [s.name for s in select_stages()] == [s.name for s in STAGES]
     assert [s.name for s in select_stages(from_stage="strategy")][:2] == ["strategy", "export"]
@@ -65,6 +78,9 @@ def test_fingerprint_moves_with_params_and_input_versions(tmp_path):
                                    {"gold.customer_features": 3})
     # A parameter of another job does not touch this stage.
     assert fp == stage_fingerprint(st, make_settings(tmp_path, ["jobs.forecast.horizon=7"]), job,
+                                   {"gold.customer_features": 3})
+    # The value tiers it attaches are the value stage's conf.
+    assert fp != stage_fingerprint(st, make_settings(tmp_path, ["jobs.value.tier_quantiles=[0.9, 0.7, 0.4]"]), job,
                                    {"gold.customer_features": 3})
 
 
@@ -200,7 +216,9 @@ def test_every_stage_declares_conf_sections_that_exist():
     for st in STAGES:
         assert st.params and set(st.params) <= sections, (st.name, st.params)
     assert stage("clean").params == ("clean", "quality")
-    assert stage("segments").params == ("segments",)
+    # segments tiers its customers with the value stage's tier names and quantiles
+    assert stage("segments").params == ("segments", "value")
+    assert stage("report").params == ("report", "effect", "recommend", "value")
     # export has a section of its own; the arm names it uses are the evaluated campaign's
     assert stage("export").params == ("export", "evaluation")
 

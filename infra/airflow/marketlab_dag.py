@@ -64,6 +64,15 @@ with DAG(
         conf=SPARK_CONF,
         doc_md="silver -> gold features (point-in-time)",
     )
+    value = SparkSubmitOperator(
+        task_id="value",
+        name="marketlab-value",
+        application=f"{MARKETLAB_HOME}/jobs/value.py",
+        application_args=["--conf", CONF],
+        py_files=WHEEL,
+        conf=SPARK_CONF,
+        doc_md="BG/NBD + Gamma-Gamma customer lifetime value, holdout-evaluated",
+    )
     segments = SparkSubmitOperator(
         task_id="segments",
         name="marketlab-segments",
@@ -71,7 +80,7 @@ with DAG(
         application_args=["--conf", CONF],
         py_files=WHEEL,
         conf=SPARK_CONF,
-        doc_md="RFM k-means segments",
+        doc_md="RFM k-means segments with CLV tiers",
     )
     behaviour = SparkSubmitOperator(
         task_id="behaviour",
@@ -145,15 +154,6 @@ with DAG(
         conf=SPARK_CONF,
         doc_md="next campaign wave: chosen actions + random holdout",
     )
-    value = SparkSubmitOperator(
-        task_id="value",
-        name="marketlab-value",
-        application=f"{MARKETLAB_HOME}/jobs/value.py",
-        application_args=["--conf", CONF],
-        py_files=WHEEL,
-        conf=SPARK_CONF,
-        doc_md="BG/NBD + Gamma-Gamma customer lifetime value, holdout-evaluated",
-    )
     sequence = SparkSubmitOperator(
         task_id="sequence",
         name="marketlab-sequence",
@@ -184,7 +184,9 @@ with DAG(
 
     ingest >> clean
     clean >> features
+    clean >> value
     features >> segments
+    value >> segments
     clean >> behaviour
     segments >> recommend
     features >> forecast
@@ -194,7 +196,6 @@ with DAG(
     effect >> strategy
     evaluation >> strategy
     strategy >> export
-    clean >> value
     features >> sequence
     inventory >> campaign
     behaviour >> report

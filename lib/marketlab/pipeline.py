@@ -26,6 +26,9 @@ class Stage:
             section the job reads. The stage's fingerprint covers exactly these, so a change
             in one of them re-runs this stage (and, through the input versions, everything
             downstream), and a change elsewhere does not. Default: the job's own section.
+        optional: Those of ``inputs`` the job reads only when they exist (it runs without
+            them, e.g. segments without gold.customer_value): the runner does not refuse the
+            stage when one is missing. They are still inputs: graph order, fingerprint, lineage.
     """
 
     name: str
@@ -35,10 +38,14 @@ class Stage:
     description: str = ""
     expected_s: float = 60.0
     params: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.params:
             object.__setattr__(self, "params", (self.job_name,))
+        if not set(self.optional) <= set(self.inputs):
+            raise ValueError(f"stage {self.name}: optional inputs {sorted(set(self.optional) - set(self.inputs))} "
+                             "are not among its inputs")
 
     @property
     def job_name(self) -> str:
@@ -56,8 +63,11 @@ STAGES: tuple[Stage, ...] = (
           ("gold.customer_features", "gold.item_features", "gold.interactions", "gold.demand_daily",
            "gold.demand_weekly", "gold.customer_sequences"),
           expected_s=45, description="silver -> gold features (point-in-time)", params=("features", "quality")),
-    Stage("segments", ("gold.customer_features",), ("gold.segments", "gold.segment_profiles"),
-          expected_s=20, description="RFM k-means segments"),
+    Stage("value", ("silver.order_lines", "quality.results"), ("gold.customer_value",),
+          expected_s=30, description="BG/NBD + Gamma-Gamma customer lifetime value, holdout-evaluated"),
+    Stage("segments", ("gold.customer_features", "gold.customer_value"), ("gold.segments", "gold.segment_profiles"),
+          expected_s=20, description="RFM k-means segments with CLV tiers", params=("segments", "value"),
+          optional=("gold.customer_value",)),
     Stage("behaviour", ("silver.sessions",), ("gold.purchase_intent",), expected_s=65, description="purchase-intent classifier"),
     Stage("recommend", ("gold.interactions", "gold.item_features", "gold.segments", "silver.order_lines"),
           ("gold.recommendations",),
@@ -72,8 +82,6 @@ STAGES: tuple[Stage, ...] = (
           expected_s=20, description="budgeted action per customer + off-policy evaluation"),
     Stage("export", ("gold.strategy", "silver.campaign_log"), ("gold.campaign_export",),
           expected_s=5, description="next campaign wave: chosen actions + random holdout", params=("export", "evaluation")),
-    Stage("value", ("silver.order_lines", "quality.results"), ("gold.customer_value",),
-          expected_s=30, description="BG/NBD + Gamma-Gamma customer lifetime value, holdout-evaluated"),
     Stage("sequence", ("gold.customer_sequences",), ("gold.sequence_scores",),
           expected_s=120, description="sequence Transformer + Mult-VAE (Horovod) vs baselines, next items + P(buy)"),
     Stage("campaign", ("silver.order_lines", "silver.returns", "gold.item_features", "gold.inventory_plan"),
@@ -81,14 +89,15 @@ STAGES: tuple[Stage, ...] = (
            "silver.campaign_responses", "silver.campaign_response_rejects", "gold.campaign_results",
            "gold.campaign_plans"),
           expected_s=240, description="the shop's campaign waves: plan, send, ingest responses, measure vs predicted",
-          params=("campaign", "recommend", "simulator")),
+          params=("campaign", "recommend", "simulator"), optional=("gold.inventory_plan",)),
     Stage("report", ("ops.ingest_log", "quality.results", "silver._audit", "silver.order_lines", "silver.campaign_log",
                      "gold.customer_features",
                      "gold.segment_profiles", "gold.purchase_intent", "gold.recommendations", "gold.demand_daily",
                      "gold.forecasts", "gold.forecast_backtest", "gold.inventory_plan", "gold.inventory_status",
                      "gold.uplift_scores", "gold.campaign_evaluations", "gold.strategy_summary",
-                     "gold.campaign_results", "gold.campaign_plans"), (),
-          expected_s=20, description="self-contained HTML report", params=("report", "effect", "recommend")),
+                     "gold.customer_value", "gold.campaign_results", "gold.campaign_plans"), (),
+          expected_s=20, description="self-contained HTML report", params=("report", "effect", "recommend", "value"),
+          optional=("gold.campaign_results", "gold.campaign_plans")),
 )
 
 

@@ -294,7 +294,7 @@ def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ..
         if not force and prev and prev["fingerprint"] == fp and json.loads(prev["output_versions"]) == current_out:
             console.print(f"[dim]{header} — up to date (outputs {_fmt_versions(current_out)}), skipped[/dim]")
             return StageOutcome(st.name, "skipped", output_versions=current_out, message="up to date"), 0
-        missing = [t for t, v in inputs.items() if v is None]
+        missing = [t for t, v in inputs.items() if v is None and t not in st.optional]
         if missing:
             msg = f"input table(s) {missing} do not exist: run the stages that write them first"
             console.print(f"[red]{header} — {msg}[/red]")

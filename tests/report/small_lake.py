@@ -29,8 +29,9 @@ SCHEMAS = {
     "silver.order_lines": "invoice_no string, stock_code string, description string, quantity int, invoice_ts timestamp, date date, unit_price double, amount double, customer_id bigint, country string, warehouse string, is_outlier boolean, year int, month int, dow int, hour int, _source_file string, _line bigint, _batch_id string",
     "silver.campaign_log": "customer_id bigint, treatment string, recency int, history double, history_bin int, history_segment string, mens int, womens int, zip_code string, newbie int, channel string, visit int, conversion int, spend double, _source_file string, _line bigint, _batch_id string",
     "gold.customer_features": "customer_key string, as_of date, recency_days int, frequency bigint, monetary double, r_score int, f_score int, m_score int, tenure_days int, gross_revenue double, units bigint, n_items bigint, avg_basket_value double, avg_basket_units double, avg_basket_items double, returned_units bigint, return_rate double, orders_7d bigint, orders_30d bigint, orders_90d bigint, revenue_7d double, revenue_30d double, revenue_90d double, units_7d bigint, units_30d bigint, units_90d bigint, rfm_code string, rfm_segment string, _built_from string",
-    "gold.segments": "customer_key string, segment int, segment_name string, as_of date",
-    "gold.segment_profiles": "segment int, n_customers bigint, mean_recency_days double, mean_frequency double, mean_monetary double, mean_tenure_days double, mean_avg_basket_value double, mean_return_rate double, mean_r_score double, mean_f_score double, mean_m_score double, median_monetary double, total_monetary double, share double, segment_name string, k int, silhouette double, as_of date",
+    "gold.segments": "customer_key string, segment int, segment_name string, as_of date, value_tier string, clv double, p_alive double, at_risk boolean",
+    "gold.segment_profiles": "segment int, n_customers bigint, mean_recency_days double, mean_frequency double, mean_monetary double, mean_tenure_days double, mean_avg_basket_value double, mean_return_rate double, mean_r_score double, mean_f_score double, mean_m_score double, median_monetary double, total_monetary double, share double, segment_name string, k int, silhouette double, as_of date, n_valued bigint, mean_clv double, median_clv double, total_clv double, mean_p_alive double, n_at_risk bigint, value_tier_mix map<string,bigint>, value_as_of date",
+    "gold.customer_value": "customer_key string, as_of date, frequency double, recency double, T double, monetary double, p_alive double, expected_purchases double, expected_order_value double, expected_spend double, clv double, value_tier string, at_risk boolean, horizon_days int",
     "gold.purchase_intent": "session_id bigint, split string, label int, probability double, prediction int, threshold double, model string, run_id string, scored_at timestamp",
     "gold.demand_daily": "item_id string, warehouse string, date date, units double, sold_units double, returned_units double, dow int, week int, month int, is_weekend boolean, _built_from string",
     "gold.recommendations": "customer_key string, item_id string, rank int, score double, source string",
@@ -159,6 +160,35 @@ def segments(cf: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     g["share"] = g["n_customers"] / g["n_customers"].sum()
     g["k"], g["silhouette"], g["as_of"] = 3, 0.52, AS_OF
     return seg, g
+
+
+#: Customers of gold.customer_value: the 150 segmented ones and 10 more without features.
+VALUE_CUSTOMERS = 160
+VALUE_EARLIER = dt.date(2011, 11, 1)  # an older slice: the report and the segments use the latest
+
+
+def customer_value(rng: np.random.Generator) -> pd.DataFrame:
+    """Two as_of slices of scored customers (CLV lognormal, P(alive) uniform), columns as the value stage writes."""
+    parts = []
+    for as_of in (AS_OF, VALUE_EARLIER):
+        n = VALUE_CUSTOMERS
+        freq = rng.geometric(0.4, n) - 1.0
+        spend = np.round(rng.lognormal(5.5, 1.1, n), 2)
+        parts.append(pd.DataFrame({
+            "customer_key": [f"c{i:04d}" for i in range(n)], "as_of": as_of, "frequency": freq,
+            "recency": np.minimum(freq * 20, 300.0), "T": 330.0, "monetary": np.where(freq > 0, spend / 3, 0.0),
+            "p_alive": np.round(rng.uniform(0.02, 1.0, n), 4), "expected_purchases": spend / 300,
+            "expected_order_value": 300.0, "expected_spend": spend, "clv": np.round(spend * 0.3, 4),
+            "value_tier": "stale", "at_risk": False, "horizon_days": 365}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def value_calibration(h: int) -> pd.DataFrame:
+    """The value job's calibration_<h>d.csv: mean holdout purchases by calibration frequency."""
+    f = np.arange(8)
+    return pd.DataFrame({"frequency": f, "customers": [900, 400, 250, 150, 90, 60, 40, 120],
+                         "actual": 0.1 * h / 90 * (f + 0.5), "model": 0.1 * h / 90 * (f + 0.45),
+                         "historical": 0.1 * h / 90 * (f + 0.9)})
 
 
 def purchase_intent(rng: np.random.Generator) -> pd.DataFrame:
@@ -315,6 +345,18 @@ def job_metrics() -> dict[str, dict[str, float]]:
                 effect.update({f"{arm}.{outcome}.{learner}.qini_auc": q, f"{arm}.{outcome}.{learner}.qini_auc_lo": q - 0.02,
                                f"{arm}.{outcome}.{learner}.qini_auc_hi": q + 0.02,
                                f"{arm}.{outcome}.{learner}.uplift_at_30": q * 2})
+    value = {"n_customers": 160.0, "fit.r": 0.8, "fit.alpha": 60.0, "fit.a": 0.1, "fit.b": 2.5}
+    for h in (90, 180):
+        for target, scale in (("count", 1.0), ("spend", 300.0)):
+            for pred, k in (("model", 1.0), ("historical", 1.2), ("population", 1.4)):
+                for metric, base in (("mae", 0.6), ("rmse", 1.1), ("aggregate_error", 0.05)):
+                    v = base * k * scale * (h / 90) if metric != "aggregate_error" else base * k
+                    value[f"holdout.h{h}.{target}.{metric}.{pred}"] = v
+                    value[f"holdout.h{h}.{target}.{metric}.{pred}_lo"] = v * 0.9
+                    value[f"holdout.h{h}.{target}.{metric}.{pred}_hi"] = v * 1.1
+            value[f"holdout.h{h}.{target}.rmse_gain_vs_historical"] = 1 - 1 / 1.2
+            value[f"holdout.h{h}.{target}.rmse_gain_vs_historical_lo"] = 0.1
+            value[f"holdout.h{h}.{target}.rmse_gain_vs_historical_hi"] = 0.25
     strategy = {"budget.contacts": 1500.0, "budget.share": 0.5, "budget.expected_profit": 310.0}
     for policy, v in (("strategy", 0.9), ("bandit_greedy", 0.7), ("all_Mens_E_Mail", 0.6), ("none", 0.0)):
         for est in ("dr", "ipw"):
@@ -336,6 +378,7 @@ def job_metrics() -> dict[str, dict[str, float]]:
         "effect": effect,
         "evaluation": {"srm_p_value": 0.61},
         "strategy": strategy,
+        "value": value,
     }
 
 
@@ -367,6 +410,9 @@ def log_runs(tracking_uri: str, artifact_root: Path, experiment: str) -> dict[st
                                         "importance": [0.6, 0.2, 0.1, 0.1], "learner": "t_learner"})
                     client.log_text(rid, imp.to_csv(index=False), f"effect/importance_{arm}.{outcome}.csv")
             client.log_batch(rid, params=params)
+        if job == "value":
+            for h in (90, 180):
+                client.log_text(rid, value_calibration(h).to_csv(index=False), f"value/calibration_{h}d.csv")
         client.set_terminated(rid, "FINISHED", end_time=t0 + i * 1000 + 500)
         ids[job] = rid
     return ids
@@ -397,10 +443,11 @@ def build_small_lake(spark: SparkSession, root: Path, seed: int = 7) -> SmallLak
     demand, fc, bt = demand_and_forecasts(rng)
     plan, status = inventory(rng)
     camp_pd = campaign(rng)
+    values = customer_value(rng)
     frames = {
         "quality.results": quality_results(), "silver._audit": audit(), "ops.ingest_log": ingest_log(),
-        "silver.order_lines": order_lines(rng), "gold.customer_features": cf, "gold.segments": seg,
-        "gold.segment_profiles": profiles, "gold.purchase_intent": purchase_intent(rng),
+        "silver.order_lines": order_lines(rng), "gold.customer_features": cf, "gold.customer_value": values,
+        "gold.purchase_intent": purchase_intent(rng),
         "gold.recommendations": recommendations(), "gold.demand_daily": demand, "gold.forecasts": fc,
         "gold.forecast_backtest": bt, "gold.inventory_plan": plan, "gold.inventory_status": status,
         "silver.campaign_log": camp_pd, "gold.campaign_evaluations": evaluations(),
@@ -412,6 +459,18 @@ def build_small_lake(spark: SparkSession, root: Path, seed: int = 7) -> SmallLak
     dfs = {name: to_spark(spark, pdf, SCHEMAS[name]) for name, pdf in frames.items()}
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda item: lake.write(item[1], item[0]), dfs.items()))
+    # the segments' value columns as the segments stage computes them (latest value slice, conf tiers)
+    from marketlab.segments.value import VALUE_AS_OF, attach_value, value_profiles, value_slice
+
+    vp = settings.jobs.value
+    latest, value_as_of = value_slice(lake.read("gold.customer_value"), AS_OF)
+    base = spark.createDataFrame(seg).select("customer_key", F.col("segment").cast("int"), "segment_name",
+                                             F.col("as_of").cast("date"))
+    valued = attach_value(base, latest, vp.tiers, vp.tier_quantiles, vp.at_risk_min_clv_quantile, vp.at_risk_max_p_alive)
+    lake.write(to_spark_df(valued, SCHEMAS["gold.segments"]), "gold.segments")
+    prof = to_spark(spark, profiles, SCHEMAS["gold.segment_profiles"].split(", n_valued")[0])
+    prof = prof.join(value_profiles(valued), "segment", "left").withColumn(VALUE_AS_OF, F.lit(str(value_as_of)).cast("date"))
+    lake.write(to_spark_df(prof, SCHEMAS["gold.segment_profiles"]), "gold.segment_profiles")
     camp = lake.read("silver.campaign_log")
     lake.write(to_spark_df(uplift_scores(spark, camp, rng), SCHEMAS["gold.uplift_scores"]), "gold.uplift_scores")
     ids = log_runs(settings.tracking_uri(), artifacts, settings.mlflow.experiment)

@@ -167,3 +167,58 @@ def test_forecast_section_with_one_backtest_cutoff():
     assert html.count("<img") == 2  # actual + forecast panels, and the one-cutoff model comparison
     assert "3 forecasted item x warehouse series (series per model: lstm 2, seasonal_naive 1)" in html
     assert "made at 2011-12-10 06:00" in html and "m/3" in html
+
+
+# --- customer lifetime value ---------------------------------------------------------------------
+
+
+def test_value_holdout_metrics_become_one_row_per_window_target_and_predictor():
+    m = {"holdout.h90.count.rmse.model": 1.0, "holdout.h90.count.rmse.model_lo": 0.9, "holdout.h90.count.rmse.model_hi": 1.1,
+         "holdout.h90.count.rmse.historical": 1.25, "holdout.h90.count.mae.model": 0.5,
+         "holdout.h90.count.aggregate_error.population": -0.1, "holdout.h90.count.rmse_gain_vs_historical": 0.2,
+         "holdout.h90.count.rmse_gain_vs_historical_lo": 0.1, "holdout.h90.count.rmse_gain_vs_historical_hi": 0.3,
+         "holdout.h180.spend.rmse.model": 50.0, "fit.r": 0.2, "holdout.n_customers": 3000.0}
+    t = calc.value_holdout(m)
+    assert list(t[["holdout_days", "target", "predictor"]].itertuples(index=False, name=None)) == [
+        (90, "count", "model"), (90, "count", "historical"), (90, "count", "population"), (180, "spend", "model")]
+    model = t.iloc[0]
+    assert (model["rmse"], model["rmse_lo"], model["rmse_hi"], model["mae"]) == (1.0, 0.9, 1.1, 0.5)
+    assert (model["gain"], model["gain_lo"], model["gain_hi"]) == (0.2, 0.1, 0.3)
+    assert np.isnan(t.iloc[1]["gain"]) and t.iloc[2]["aggregate_error"] == -0.1  # the gain is the model's
+    assert list(t.columns[:4]) == ["holdout_days", "target", "predictor", "mae"]
+    assert calc.value_holdout({"fit.r": 0.2}).empty
+
+
+def test_value_calibration_and_tier_mix():
+    cal = pd.DataFrame({"frequency": [1, 0], "customers": [2, 5], "actual": [0.5, 0.1], "model": [0.4, 0.2]})
+    out = calc.value_calibration({"calibration_180d.csv": cal, "calibration_90d.csv": cal, "other.csv": cal})
+    assert list(out) == [90, 180] and list(out[90]["frequency"]) == [0, 1]
+    with pytest.raises(ValueError, match="no calibration"):
+        calc.value_calibration({"x.csv": cal})
+    prof = pd.DataFrame({"segment": [0, 1, 2], "value_tier_mix": [{"low": 3, "top": 1}, {"extra": 2}, {}]})
+    mix = calc.tier_mix(prof, ("top", "high", "low"))
+    assert list(mix.columns) == ["top", "low", "extra"]  # conf order first, unknown tiers after
+    assert mix.to_dict("records") == [{"top": 1, "low": 3, "extra": 0}, {"top": 0, "low": 0, "extra": 2},
+                                      {"top": 0, "low": 0, "extra": 0}]
+    assert calc.tier_mix(prof.assign(value_tier_mix=[{}, {}, {}])).empty and calc.tier_mix(prof[["segment"]]).empty
+
+
+def test_value_section_without_inputs_says_why():
+    s = S.value_section(Unavailable("table gold.customer_value does not exist: run the 'value' stage first"),
+                        Unavailable("no finished MLflow run of the value job"), Unavailable("no finished MLflow run"))
+    assert s.key == "value" and len(s.unavailable) == 4
+    html = "".join(s.blocks)
+    assert "customer values: not available: table gold.customer_value does not exist" in html.replace("&#x27;", "'")
+    assert "customers at risk: not available" in html and "holdout metrics: not available" in html
+
+
+def test_segments_section_without_value_tiers_notes_it():
+    prof = pd.DataFrame({"segment": [0, 1], "segment_name": ["a", "b"], "n_customers": [3, 4], "share": [3 / 7, 4 / 7],
+                         "mean_clv": [None, None], "value_tier_mix": [{}, {}]})
+    s = S.segments_section(prof, Unavailable("no run"), tier_order=("top", "low"))
+    html = "".join(s.blocks)
+    assert "no value tiers on these segments" in html and "value tier mix" not in html
+    assert s.unavailable == ["no run"]  # only the silhouette is missing: value tiers are optional
+    with_value = prof.assign(mean_clv=[10.0, 20.0], n_valued=[3, 4], value_tier_mix=[{"top": 1, "low": 2}, {"low": 4}])
+    html = "".join(S.segments_section(with_value, Unavailable("no run"), tier_order=("top", "low")).blocks)
+    assert "value tier mix per segment" in html and "<th>tier top</th><th>tier low</th>" in html

@@ -80,6 +80,42 @@ def test_report_numbers_match_the_lake(report):
     assert "gold.uplift_scores" in lineage and "gold.forecasts" in lineage
 
 
+def test_value_section_numbers_match_the_lake(report, spark, small_lake):
+    """CLV tiers and the at-risk list recomputed with pandas from the small lake's latest value slice."""
+    from report.small_lake import AS_OF, VALUE_CUSTOMERS
+
+    html = report.path.read_text()
+    sec = _section_html(html, "value")
+    v = Lake(spark, small_lake.settings).read("gold.customer_value").toPandas()
+    v = v[v["as_of"] == AS_OF]  # the latest of its two slices
+    assert len(v) == VALUE_CUSTOMERS
+    vp = small_lake.settings.jobs.value
+    cuts = np.quantile(v["clv"], vp.tier_quantiles, method="inverted_cdf")  # = Spark's approxQuantile here
+    tier = np.full(len(v), vp.tiers[-1], dtype=object)
+    for name, cut in reversed(list(zip(vp.tiers[:-1], cuts))):
+        tier = np.where(v["clv"] >= cut, name, tier)
+    risky = v[(v["clv"] >= np.quantile(v["clv"], vp.at_risk_min_clv_quantile, method="inverted_cdf"))
+              & (v["p_alive"] <= vp.at_risk_max_p_alive)].sort_values("clv", ascending=False)
+    assert 0 < len(risky) < 40
+    assert f'<td class="txt">customers scored</td><td class="num">{VALUE_CUSTOMERS}</td>' in sec
+    assert f'<td class="txt">customers at risk</td><td class="num">{len(risky)}</td>' in sec
+    for name in vp.tiers:  # tier table: name, customers, ...
+        assert f'<td class="txt">{name}</td><td class="num">{int((tier == name).sum())}</td>' in sec, name
+    assert "stale" not in sec  # the table's own tier column is recomputed with the conf, not shown as written
+    # at-risk list: exactly the at-risk customers, highest CLV first, pseudonymous keys only
+    listed = re.findall(r'<tr><td class="txt">(c\d{4})</td>', sec.split("Top-value customers at risk")[1])
+    assert listed == list(risky["customer_key"])
+    assert "customer_id" not in sec
+    # holdout calibration from the value run: metrics table and the calibration by frequency
+    assert "holdout error per customer" in sec and "calibration by frequency" in sec
+    assert sec.count("<img") == 2  # CLV / P(alive) histograms, calibration plot
+    assert "mean holdout purchases by calibration frequency" in sec
+    # the segments show their tier mix and CLV
+    seg = _section_html(html, "segments")
+    assert "Value tiers per segment" in seg and "value tier mix per segment" in seg
+    assert "(value as of 2011-12-10)" in seg
+
+
 def test_histogram_bins_integers_exactly(spark):
     df = spark.createDataFrame([(v,) for v in [1, 1, 2, 3, 3, 3, 10]], "q int")
     h = histogram(df, "q", bins=40, label="q")

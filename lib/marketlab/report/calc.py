@@ -252,3 +252,67 @@ def finite(v) -> bool:
         return math.isfinite(float(v))
     except (TypeError, ValueError):
         return False
+
+
+# --- customer lifetime value -----------------------------------------------------------------
+
+_HOLDOUT = re.compile(r"^holdout\.h(\d+)\.(count|spend)\.(mae|rmse|aggregate_error)\.(\w+?)(_lo|_hi)?$")
+_GAIN = re.compile(r"^holdout\.h(\d+)\.(count|spend)\.rmse_gain_vs_historical(_lo|_hi)?$")
+
+
+def value_holdout(metrics: Mapping[str, float], columns: tuple[str, ...] = ("mae", "rmse", "aggregate_error")) -> pd.DataFrame:
+    """The value run's ``holdout.h<days>.<target>.<metric>.<predictor>[_lo|_hi]`` metrics as one row per
+    window x target x predictor (``rmse_lo``/``rmse_hi``: bootstrap CI), plus the model's RMSE gain
+    over the historical rate with its CI (``gain``, ``gain_lo``, ``gain_hi``; on the model rows).
+    """
+    rows: dict[tuple[int, str, str], dict[str, float]] = {}
+    gains: dict[tuple[int, str], dict[str, float]] = {}
+    for key, value in metrics.items():
+        m = _HOLDOUT.match(key)
+        if m:
+            h, target, metric, pred, ci = m.groups()
+            rows.setdefault((int(h), target, pred), {})[metric + (ci or "")] = float(value)
+            continue
+        g = _GAIN.match(key)
+        if g:
+            h, target, ci = g.groups()
+            gains.setdefault((int(h), target), {})["gain" + (ci or "")] = float(value)
+    if not rows:
+        return pd.DataFrame()
+    order = {"model": 0, "historical": 1, "population": 2}
+    out = pd.DataFrame([{"holdout_days": h, "target": t, "predictor": p, **v,
+                         **(gains.get((h, t), {}) if p == "model" else {})} for (h, t, p), v in rows.items()])
+    cols = ["holdout_days", "target", "predictor"]
+    for c in columns:
+        cols += [x for x in (c, f"{c}_lo", f"{c}_hi") if x in out]
+    cols += [c for c in ("gain", "gain_lo", "gain_hi") if c in out]
+    out = out.assign(_o=out["predictor"].map(order).fillna(9))
+    return out.sort_values(["holdout_days", "target", "_o"])[cols].reset_index(drop=True)
+
+
+def value_calibration(csvs: Mapping[str, pd.DataFrame]) -> dict[int, pd.DataFrame]:
+    """``calibration_<days>d.csv`` artifacts of the value run -> ``{days: frame}``, shortest window first."""
+    out = {}
+    for name, df in csvs.items():
+        m = re.match(r"^calibration_(\d+)d\.csv$", name)
+        if m and {"frequency", "actual", "model"} <= set(df.columns):
+            out[int(m.group(1))] = df.sort_values("frequency").reset_index(drop=True)
+    if not out:
+        raise ValueError(f"no calibration_<days>d.csv with frequency / actual / model columns in {sorted(csvs)}")
+    return dict(sorted(out.items()))
+
+
+def tier_mix(profiles: pd.DataFrame, order: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+    """Customers per value tier and segment from the profiles' ``value_tier_mix`` (tier -> customers) maps.
+
+    One row per profile row (same order), one column per tier: ``order`` first (the conf's
+    tiers, highest first), then any other tier by name; empty without the column or values.
+    """
+    if "value_tier_mix" not in profiles:
+        return pd.DataFrame()
+    maps = [dict(m) if isinstance(m, Mapping) else dict(m or []) for m in profiles["value_tier_mix"]]
+    names = {k for m in maps for k in m}
+    if not names:
+        return pd.DataFrame()
+    cols = [t for t in order if t in names] + sorted(names - set(order))
+    return pd.DataFrame([{c: int(m.get(c, 0)) for c in cols} for m in maps], columns=cols)

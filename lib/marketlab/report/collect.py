@@ -101,6 +101,9 @@ class ReportInputs:
     effect_importance: Any = NA
     evaluations: Any = NA
     strategy_summary: Any = NA
+    # customer lifetime value: CustomerValue; calibration CSVs of the value run (name -> frame)
+    customer_value: Any = NA
+    value_calibration: Any = NA
     # MLflow: job -> JobRun | Unavailable
     runs: dict[str, Any] = field(default_factory=dict)
     # lineage
@@ -454,6 +457,85 @@ def strategy_summary(t: _Tables) -> pd.DataFrame | Unavailable:
     return df.orderBy("segment", "action").toPandas()
 
 
+@dataclass
+class CustomerValue:
+    """The latest slice of gold.customer_value, aggregated in Spark.
+
+    Attributes:
+        as_of: Scoring date of the slice.
+        customers: Rows (customers) of the slice.
+        clv: Histogram of CLV (log-spaced; CLV <= 0 counted in its stats).
+        p_alive: Histogram of P(alive).
+        totals: Sum of CLV and of expected spend, mean P(alive), at-risk customers and their CLV.
+        tiers: One row per value tier (conf tiers, highest first): customers, CLV and at-risk counts.
+        at_risk: The highest-CLV at-risk customers (pseudonymous ``customer_key`` only), at most
+            ``max_rows``.
+        rule: The tier and at-risk rule applied (tiers, quantiles, thresholds).
+    """
+
+    as_of: Any
+    customers: int
+    clv: Any
+    p_alive: Any
+    totals: dict[str, float]
+    tiers: pd.DataFrame
+    at_risk: pd.DataFrame
+    rule: dict[str, Any]
+
+
+#: Columns of the at-risk list (no shop customer id exists in gold.customer_value; none is added).
+AT_RISK_COLUMNS = ("customer_key", "value_tier", "clv", "p_alive", "expected_purchases", "expected_spend",
+                   "frequency", "recency", "T", "monetary")
+
+
+def customer_value(t: _Tables, value: Any, bins: int, max_rows: int) -> CustomerValue | Unavailable:
+    """CLV distribution, tier mix and the top at-risk customers of the latest value slice.
+
+    Tiers and the at-risk flag are recomputed on the slice with the value stage's conf
+    (``value``: :class:`marketlab.value.params.ValueParams`) through
+    :func:`marketlab.value.value_tiers` and :func:`marketlab.value.at_risk`.
+    """
+    from marketlab.value import at_risk, value_tiers
+    from marketlab.value.summary import CLV, EXP_SPEND, P_ALIVE
+    from marketlab.value.tiers import AT_RISK, TIER
+
+    df = t.get(t.names.customer_value)
+    if isinstance(df, Unavailable):
+        return df
+    _cols(df, t.names.customer_value, [C.CUSTOMER_KEY, C.AS_OF, CLV, P_ALIVE])
+    sl = _latest(df, C.AS_OF).cache()
+    try:
+        n = sl.count()
+        if not n:
+            return Unavailable(f"{t.names.customer_value} is empty")
+        as_of = sl.select(F.max(C.AS_OF)).first()[0]
+        scored = at_risk(value_tiers(sl.drop(TIER, AT_RISK), value.tiers, value.tier_quantiles), value.at_risk_min_clv_quantile,
+                         value.at_risk_max_p_alive).cache()
+        spend = F.sum(EXP_SPEND) if EXP_SPEND in sl.columns else F.lit(None)
+        row = scored.agg(F.sum(CLV).alias("clv"), spend.alias("expected_spend"), F.mean(P_ALIVE).alias("mean_p_alive"),
+                         F.sum(F.col(AT_RISK).cast("long")).alias("at_risk"),
+                         F.sum(F.when(F.col(AT_RISK), F.col(CLV))).alias("clv_at_risk")).first()
+        totals = {k: float(row[k]) if row[k] is not None else float("nan") for k in row.asDict()}
+        tiers = (scored.groupBy(TIER).agg(F.count(F.lit(1)).alias("customers"), F.min(CLV).alias("min_clv"),
+                                          F.mean(CLV).alias("mean_clv"), F.sum(CLV).alias("total_clv"),
+                                          F.mean(P_ALIVE).alias("mean_p_alive"),
+                                          F.sum(F.col(AT_RISK).cast("long")).alias("at_risk")).toPandas())
+        order = {name: i for i, name in enumerate(value.tiers)}
+        tiers = tiers.sort_values(TIER, key=lambda c: c.map(order)).reset_index(drop=True)
+        tiers.insert(2, "share", tiers["customers"] / n)
+        tiers.insert(6, "share_of_clv", tiers["total_clv"] / tiers["total_clv"].sum())
+        cols = [c for c in AT_RISK_COLUMNS if c in scored.columns]
+        top = (scored.where(F.col(AT_RISK)).orderBy(F.desc(CLV), C.CUSTOMER_KEY).limit(max_rows).select(*cols).toPandas())
+        clv_hist = safe("CLV histogram", lambda: histogram(sl, CLV, bins, "CLV (discounted margin)", log_scale=True))
+        alive_hist = safe("P(alive) histogram", lambda: histogram(sl, P_ALIVE, bins, "P(alive)"))
+        scored.unpersist()
+    finally:
+        sl.unpersist()
+    rule = {"tiers": list(value.tiers), "tier_quantiles": list(value.tier_quantiles),
+            "at_risk_min_clv_quantile": value.at_risk_min_clv_quantile, "at_risk_max_p_alive": value.at_risk_max_p_alive}
+    return CustomerValue(as_of, int(n), clv_hist, alive_hist, totals, tiers, top, rule)
+
+
 # --- MLflow --------------------------------------------------------------------------------------
 
 
@@ -546,6 +628,8 @@ def collect_inputs(lake: Lake, settings: Settings, secret: str) -> ReportInputs:
                    lambda: uplift_buckets(t, settings.jobs.effect, p.qini_points, secret)),
         "evaluations": (f"reading {n.campaign_evaluations}", lambda: evaluations(t)),
         "strategy": (f"reading {n.strategy_summary}", lambda: strategy_summary(t)),
+        "value": (f"aggregating {n.customer_value}",
+                  lambda: customer_value(t, settings.jobs.value, p.histogram_bins, p.max_table_rows)),
     }
     if p.threads > 1:
         with ThreadPoolExecutor(max_workers=p.threads, thread_name_prefix="report") as pool:
@@ -565,6 +649,7 @@ def collect_inputs(lake: Lake, settings: Settings, secret: str) -> ReportInputs:
     inp.demand_history, inp.forecasts, inp.forecast_backtest = split(got["forecast"], 3)
     inp.inventory_status, inp.inventory_plan = split(got["inventory"], 2)
     inp.uplift_buckets, inp.evaluations, inp.strategy_summary = got["uplift"], got["evaluations"], got["strategy"]
+    inp.customer_value = got["value"]
 
     ml = safe("opening the MLflow store", lambda: MlflowRuns(settings))
     for job in JOBS:
@@ -575,13 +660,15 @@ def collect_inputs(lake: Lake, settings: Settings, secret: str) -> ReportInputs:
         inp.behaviour_importance = imp if isinstance(imp, Unavailable) else next(iter(imp.values()))
         inp.effect_importance = safe("downloading the effect feature importances",
                                      lambda: ml.artifact_csvs(inp.runs["effect"], "effect", "importance_"))
+        inp.value_calibration = safe("downloading the value calibration tables",
+                                     lambda: ml.artifact_csvs(inp.runs["value"], "value", "calibration_"))
     else:
-        inp.behaviour_importance = inp.effect_importance = ml
+        inp.behaviour_importance = inp.effect_importance = inp.value_calibration = ml
     inp.versions = dict(sorted(lake.reads.items()))
     inp.settings_info = {"lake_root": settings.resolve(settings.lake_root), "tracking_uri": settings.tracking_uri(),
                          "experiment": settings.mlflow.experiment, "env": settings.env,
                          "effect_outcomes": list(settings.jobs.effect.outcomes),
                          "effect_control": settings.jobs.effect.control,
                          "recommend_k": settings.jobs.recommend.k, "top_features": p.top_features,
-                         "max_table_rows": p.max_table_rows}
+                         "max_table_rows": p.max_table_rows, "value_tiers": list(settings.jobs.value.tiers)}
     return inp

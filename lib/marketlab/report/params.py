@@ -26,6 +26,7 @@ class ReportTables(StrictModel):
     uplift_scores: str = "gold.uplift_scores"
     campaign_evaluations: str = "gold.campaign_evaluations"
     strategy_summary: str = "gold.strategy_summary"
+    customer_value: str = "gold.customer_value"
 
 
 class ReportParams(StrictModel):

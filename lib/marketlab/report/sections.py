@@ -26,6 +26,7 @@ TITLES = {
     "quality": "Data quality",
     "distributions": "Distributions",
     "segments": "Customer segments",
+    "value": "Customer lifetime value",
     "intent": "Purchase intent",
     "recommend": "Recommender",
     "forecast": "Demand forecast",
@@ -198,8 +199,15 @@ def distributions_section(order_values: Any, quantities: Any, rfm: Any) -> Secti
 # --- 3. segments ---------------------------------------------------------------------------------------
 
 
-def segments_section(profiles: Any, metrics: Any, max_rows: int = 40) -> Section:
-    """Segment profiles (size, RFM means, revenue share) and the silhouette per k."""
+def segments_section(profiles: Any, metrics: Any, max_rows: int = 40, tier_order: tuple[str, ...] = ()) -> Section:
+    """Segment profiles (size, RFM means, revenue share), their value tiers and the silhouette per k.
+
+    Args:
+        profiles: gold.segment_profiles of the latest as_of.
+        metrics: The segments run's metrics.
+        max_rows: Rows per table.
+        tier_order: Value tier names, highest first (``jobs.value.tiers``), for the tier mix.
+    """
     s = Section("segments", TITLES["segments"])
     if missing(profiles):
         s.na(reason_of(profiles, "gold.segment_profiles"), "segment profiles")
@@ -230,6 +238,7 @@ def segments_section(profiles: Any, metrics: Any, max_rows: int = 40) -> Section
         cols = ["segment", "segment_name", "n_customers", "share", "mean_recency_days", "mean_frequency",
                 "mean_monetary", "median_monetary", "total_monetary", "mean_return_rate"]
         s.add(table(p[[c for c in cols if c in p]], max_rows, caption="gold.segment_profiles"))
+        _segment_value(s, p, labels, max_rows, tuple(tier_order))
     m = _metrics(metrics, "segments")
     sil = {int(k.split(".k", 1)[1]): v for k, v in (m or {}).items() if k.startswith("silhouette.k")}
     if sil:
@@ -245,6 +254,110 @@ def segments_section(profiles: Any, metrics: Any, max_rows: int = 40) -> Section
     else:
         s.na(reason_of(metrics, "segments run metrics") if missing(metrics) else "the segments run logged no silhouette.k*",
              "silhouette per k")
+    return s
+
+
+def _segment_value(s: Section, p: pd.DataFrame, labels: list[str], max_rows: int, tier_order: tuple = ()) -> None:
+    """Tier mix and mean CLV per segment (profile columns of the segments stage with value tiers)."""
+    s.add(heading("Value tiers per segment (gold.customer_value)"))
+    if "mean_clv" not in p or not p["mean_clv"].notna().any():
+        s.add(note("no value tiers on these segments: gold.customer_value did not exist (or had no slice on or "
+                   "before the segments' as_of) when the segments stage ran"))
+        return
+    mix = calc.tier_mix(p, tier_order)
+    if not mix.empty:
+        fig, axes = _fig(8, 0.45 * len(mix) + 1.4)
+        ax = axes[0, 0]
+        totals = mix.sum(axis=1)
+        shares = mix.div(totals.where(totals > 0), axis=0).fillna(0.0) * 100
+        left = np.zeros(len(shares))
+        for i, tier in enumerate(shares.columns):
+            ax.barh(labels, shares[tier], left=left, color=COLORS[i % len(COLORS)], label=str(tier))
+            left += shares[tier].to_numpy()
+        ax.invert_yaxis()
+        ax.set_xlabel("% of the segment's customers with a value")
+        ax.legend(fontsize=8, ncol=len(shares.columns), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+        s.add(figure(fig, "value tier mix per segment"))
+    cols = ["segment", "segment_name", "n_customers", "n_valued", "mean_clv", "median_clv", "total_clv",
+            "mean_p_alive", "n_at_risk"]
+    t = p[[c for c in cols if c in p]].reset_index(drop=True)
+    if not mix.empty:
+        t = t.join(mix.add_prefix("tier "))
+    when = p["value_as_of"].dropna() if "value_as_of" in p else pd.Series(dtype=object)
+    caption = "CLV and value tiers per segment" + (f" (value as of {fmt_number(when.iloc[0])})" if len(when) else "")
+    s.add(table(t, max_rows, caption=caption))
+
+
+# --- 3b. customer lifetime value ---------------------------------------------------------------------
+
+VALUE_METRICS = ("mae", "rmse", "aggregate_error")
+
+
+def value_section(value: Any, calibration: Any, metrics: Any, max_rows: int = 40) -> Section:
+    """CLV distribution and tiers, holdout calibration by frequency, top-value customers at risk."""
+    s = Section("value", TITLES["value"])
+    if missing(value):
+        s.na(reason_of(value, "gold.customer_value"), "customer values")
+    else:
+        tot = value.totals
+        s.add(kv_table([("as of", value.as_of), ("customers scored", value.customers), ("total CLV", tot.get("clv")),
+                        ("expected spend over the horizon", tot.get("expected_spend")),
+                        ("mean P(alive)", tot.get("mean_p_alive")), ("customers at risk", int(tot.get("at_risk", 0))),
+                        ("CLV at risk", tot.get("clv_at_risk"))], caption="gold.customer_value (latest as_of)"))
+        hists = [h for h in (value.clv, value.p_alive) if not missing(h)]
+        for h, what in ((value.clv, "CLV histogram"), (value.p_alive, "P(alive) histogram")):
+            if missing(h):
+                s.na(reason_of(h, what), what)
+        if hists:
+            fig, axes = _fig(5.2 * len(hists), 3.4, ncols=len(hists))
+            for ax, h in zip(axes.flat, hists):
+                _hist_ax(ax, h)
+            s.add(figure(fig, "distribution of CLV and of P(alive) per customer"))
+        r = value.rule
+        s.add(table(value.tiers, max_rows, caption=f"value tiers: {', '.join(r['tiers'])} split at the CLV quantiles "
+                                                   f"{', '.join(str(q) for q in r['tier_quantiles'])}"))
+    s.add(heading("Holdout calibration (value run)"))
+    m = _metrics(metrics, "value")
+    if m is None:
+        s.na(reason_of(metrics, "value run metrics"), "holdout metrics")
+    else:
+        t = calc.value_holdout(m, VALUE_METRICS)
+        if t.empty:
+            s.na("the value run logged no holdout.h<days>.<target>.<metric>.<predictor>", "holdout metrics")
+        else:
+            s.add(table(t, max_rows, caption="holdout error per customer: BG/NBD (+ Gamma-Gamma for spend) vs the "
+                                             "historical-rate and population-mean baselines; gain = 1 - RMSE / RMSE "
+                                             "historical, 95 % bootstrap CI"))
+    if missing(calibration):
+        s.na(reason_of(calibration, "value calibration tables"), "calibration by frequency")
+    else:
+        cals = calc.value_calibration(calibration)
+        fig, axes = _fig(5.0 * len(cals), 3.4, ncols=len(cals))
+        for ax, (h, cal) in zip(axes.flat, cals.items()):
+            ax.plot(cal["frequency"], cal["actual"], "o-", color="#343a40", label="actual")
+            ax.plot(cal["frequency"], cal["model"], "s-", color="#1f6feb", label="BG/NBD")
+            if "historical" in cal:
+                ax.plot(cal["frequency"], cal["historical"], "^--", color="#e8590c", label="historical rate")
+            ax.set(xlabel="repeat purchases before the cutoff (last = that or more)",
+                   ylabel=f"mean purchases in {h} d", title=f"holdout {h} days")
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        s.add(figure(fig, "mean holdout purchases by calibration frequency: actual vs predicted"))
+        long = pd.concat([c.assign(holdout_days=h) for h, c in cals.items()], ignore_index=True)
+        s.add(table(long[["holdout_days", *[c for c in long if c != "holdout_days"]]], max_rows,
+                    caption="calibration by frequency (value run artifacts value/calibration_<days>d.csv)"))
+    s.add(heading("Top-value customers at risk"))
+    if missing(value):
+        s.na(reason_of(value, "gold.customer_value"), "customers at risk")
+    else:
+        r = value.rule
+        s.add(note(f"At risk: CLV at or above its {r['at_risk_min_clv_quantile']} quantile and P(alive) at or below "
+                   f"{r['at_risk_max_p_alive']}; {int(value.totals.get('at_risk', 0)):,} customers, highest CLV first. "
+                   "Pseudonymous customer_key only."))
+        if value.at_risk.empty:
+            s.add(note("no customer is at risk by this rule"))
+        else:
+            s.add(table(value.at_risk, max_rows, caption="at-risk customers (gold.customer_value)"))
     return s
 
 

@@ -19,6 +19,10 @@ class SegmentsParams(StrictModel):
         input_table: Customer features read.
         segments_table: One segment per customer written.
         profiles_table: One profile row per segment written.
+        value_table: Customer values (gold.customer_value) whose CLV tiers are attached to
+            the segments and summarised in the profiles; None, or a table that does not
+            exist (the value stage has not run), leaves the value columns null. The tier
+            names, quantiles and at-risk thresholds are the value stage's (``jobs.value``).
     """
 
     features: list[str] = Field(default_factory=lambda: ["recency_days", "frequency", "monetary"])
@@ -31,6 +35,7 @@ class SegmentsParams(StrictModel):
     input_table: str = "gold.customer_features"
     segments_table: str = "gold.segments"
     profiles_table: str = "gold.segment_profiles"
+    value_table: str | None = "gold.customer_value"
 
     @model_validator(mode="after")
     def _k(self) -> "SegmentsParams":
