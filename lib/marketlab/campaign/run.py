@@ -217,8 +217,16 @@ def run(lake: Lake, p: CampaignParams, rec: RecommendParams, sim: SimulatorParam
     results: list[pd.DataFrame] = []
     plans: list[dict] = []
     responses = None
-    if not p.simulate and lake.exists(spec.table):
-        responses = _ingest_and_check(lake, p, spec, secret)[0]
+    if not p.simulate and lake.exists(p.waves_table):
+        # Production: the platform's response exports of the waves sent so far, measured.
+        responses, counts = _ingest_and_check(lake, p, spec, secret)
+        for w in sorted(r[0] for r in responses.select("wave").distinct().collect()):
+            m = measure(responses, w, p.email_actions, p.no_contact, 1 - p.interval)
+            m = m.assign(predicted=math.nan, predicted_low=math.nan, predicted_high=math.nan, covered=False)
+            m.insert(0, "campaign_id", p.campaign_id(w))
+            results.append(m)
+        if responses.limit(1).count() == 0:
+            responses = None
     for t in range(first, first + n_waves):
         sent_at = dt.datetime.combine(wave_date, dt.time(9)) + dt.timedelta(days=p.gap_days * t)
         cust_t = feat.with_history(customers, feat.history_features(responses, [t]) if responses is not None else None, t)
@@ -308,6 +316,8 @@ def _ingest_and_check(lake: Lake, p: CampaignParams, spec, secret: str) -> tuple
     res = ingest(lake, IngestParams(sources=[p.responses_source], rejects_table=p.ingest_rejects_table,
                                     log_table=p.ingest_log_table))
     res.raise_if_failed()
+    if not lake.exists(spec.table):
+        raise BadInputError(f"campaign: no response export of the planned waves yet in {lake.settings.source_path(spec)}")
     checked = check(lake.read(spec.table), lake.read(p.waves_table), p, secret)
     lake.write(checked.valid, p.responses_table)
     lake.write(checked.rejects, p.rejects_table)
