@@ -18,7 +18,7 @@ def main(ctx: JobContext) -> None:
     secret = privacy.resolve_secret(ctx.settings)
     with job_run(ctx.settings, "strategy", ctx.lake, params=p.model_dump()):
         mlflow.set_tag("marketlab.run_kind", "effect_evaluation")
-        res = run(ctx.lake, p, secret)
+        res = run(ctx.lake, p, secret, ctx.settings.jobs.evaluation)
         log_strategy_run(res, p)
     v1, v2 = res.versions[p.strategy_table], res.versions[p.summary_table]
     dr = res.ope[res.ope["estimator"] == "dr"].set_index("policy")

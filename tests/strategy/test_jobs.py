@@ -80,3 +80,23 @@ def test_effect_job_missing_arm_is_a_job_error(spark, tmp_path):
     with pytest.raises(EffectInputError, match=r"silver.campaign_log: arm\(s\) \['Womens E-Mail'\] missing") as exc:
         _job("effect").main(JobContext("effect", settings, spark, lake, argparse.Namespace()))
     assert isinstance(exc.value, BadInputError)
+
+
+def test_closed_loop_effects_exclude_the_ope_holdout(spark, tmp_path):
+    """The measured effects that adjust the plan come from customers outside the OPE holdout only."""
+    from marketlab import privacy
+    from marketlab.strategy.run import run as strategy
+
+    settings = make_settings(tmp_path, OVR)
+    lake = Lake(spark, settings)
+    lake.write(spark.createDataFrame(synthetic_campaign(2400, seed=11)), "silver.campaign_log")
+    _job("effect").main(JobContext("effect", settings, spark, lake, argparse.Namespace()))
+    _job("evaluation").main(JobContext("evaluation", settings, spark, Lake(spark, settings), argparse.Namespace()))
+    held = lake.read("gold.uplift_scores").where("is_holdout").select("customer_key").distinct().count()
+    assert 0 < held < 2400
+    res = strategy(Lake(spark, settings), settings.jobs.strategy, privacy.resolve_secret(settings),
+                   settings.jobs.evaluation)
+    note = next(n for n in res.notes if n.startswith("closed loop: effects re-measured"))
+    assert f"on {2400 - held} customers outside" in note and f"({held} held out" in note
+    leaky = strategy(Lake(spark, settings), settings.jobs.strategy, privacy.resolve_secret(settings))
+    assert not any(n.startswith("closed loop: effects re-measured") for n in leaky.notes)

@@ -18,6 +18,8 @@ from pyspark.sql import functions as F
 
 from marketlab import constants as C
 from marketlab.errors import BadInputError
+from marketlab.evaluation.ab import evaluate_campaign
+from marketlab.evaluation.params import EvaluationParams
 from marketlab.privacy import pseudonymise
 from marketlab.strategy.allocate import Allocation, allocate
 from marketlab.strategy.ope import evaluate_policies, policies_frame
@@ -61,7 +63,7 @@ class StrategyResult:
     versions: dict[str, int] = field(default_factory=dict)
 
 
-def run(lake: Lake, params: StrategyParams, secret: str) -> StrategyResult:
+def run(lake: Lake, params: StrategyParams, secret: str, evaluation: EvaluationParams | None = None) -> StrategyResult:
     """Plan and evaluate the strategy; write ``params.strategy_table`` and ``params.summary_table``.
 
     Args:
@@ -69,6 +71,11 @@ def run(lake: Lake, params: StrategyParams, secret: str) -> StrategyResult:
         params: Strategy parameters (table names included).
         secret: Pseudonymisation secret, the one the scores' ``customer_key`` was made with
             (:func:`marketlab.privacy.resolve_secret`).
+        evaluation: The evaluation stage's parameters. With them the closed loop's
+            measured effects are re-measured on the customers *outside* the OPE holdout
+            (gold.campaign_evaluations measured everyone, so using it would let the held-out
+            outcomes feed the policy that is then evaluated on them); without them the
+            table is used as it is (documented leak, kept for callers that have no log).
 
     Raises:
         StrategyInputError: The inputs cannot produce a strategy.
@@ -76,8 +83,21 @@ def run(lake: Lake, params: StrategyParams, secret: str) -> StrategyResult:
     """
     scores = lake.read(params.scores_table).toPandas()
     log_df = pseudonymise(lake.read(params.log_table), secret)
-    evaluations = lake.read(params.evaluations_table).toPandas() if lake.exists(params.evaluations_table) else None
+    evaluations = None
+    leak_note = None
+    if lake.exists(params.evaluations_table):
+        evaluations = lake.read(params.evaluations_table).toPandas()
+        if evaluation is not None:
+            held = scores.loc[scores["is_holdout"].astype(bool), C.CUSTOMER_KEY].astype(str).unique()
+            keys = lake.spark.createDataFrame(pd.DataFrame({C.CUSTOMER_KEY: held}))
+            train_log = log_df.join(F.broadcast(keys), C.CUSTOMER_KEY, "left_anti")
+            remeasured = evaluate_campaign(train_log.drop(C.CUSTOMER_KEY), evaluation)
+            evaluations = remeasured.rows
+            leak_note = (f"closed loop: effects re-measured on {sum(remeasured.arm_counts.values())} customers outside "
+                         f"the OPE holdout ({len(held)} held out never feed the policy)")
     res = build_strategy(scores, log_df, params, evaluations)
+    if leak_note:
+        res.notes.append(leak_note)
     res.evaluations_used = evaluations is not None
     for df, name in ((res.strategy, params.strategy_table), (res.summary, params.summary_table)):
         res.versions[name] = lake.write(lake.spark.createDataFrame(df), name)
