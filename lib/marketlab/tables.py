@@ -8,6 +8,13 @@ Each write is one Delta commit, so a job killed mid-write leaves the table at it
 previous version. Writes are idempotent by construction: a full ``overwrite``, an
 ``overwrite`` restricted by ``replace_where`` (a partition or a batch), or a ``merge`` on
 keys.
+
+Every read of a *gated* table (:func:`gated_tables`: the tables the quality gate has
+expectations for in ``jobs.quality.expectations``) is checked against the gate's results
+first: a version whose blocking expectations failed, or that the gate never evaluated, is
+refused with :class:`~marketlab.errors.GateFailedError`, whoever reads it. The gate itself
+evaluates a fresh version with :meth:`Lake.read_ungated`; ``jobs.quality.guard_reads: false``
+turns the check off for forensics (the read is logged as a warning).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from marketlab.config import Settings
-from marketlab.errors import MissingTableError
+from marketlab.errors import GateFailedError, MissingTableError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +36,16 @@ WriteMode = Literal["overwrite", "append"]
 
 class TableNotFoundError(MissingTableError):
     """A catalog table has not been written yet (run the job that produces it)."""
+
+
+#: How an operator reads a refused version anyway (docs/DATA_QUALITY.md, "Guarded reads").
+GATE_OVERRIDE = "--set jobs.quality.guard_reads=false"
+
+
+def gated_tables(settings: Settings) -> frozenset[str]:
+    """The tables every read of which is checked against the gate: those with expectations
+    in ``jobs.quality.expectations`` (conf/base/params/quality.yaml), the one list."""
+    return frozenset(name for name, exps in settings.jobs.quality.expectations.items() if exps)
 
 
 @dataclass
@@ -46,6 +63,7 @@ class Lake:
     settings: Settings
     reads: dict[str, int] = field(default_factory=dict)
     writes: dict[str, int] = field(default_factory=dict)
+    _gate_passed: set[tuple[str, int]] = field(default_factory=set, repr=False)
 
     # --- metadata --------------------------------------------------------------------
     def path(self, name: str) -> str:
@@ -55,6 +73,10 @@ class Lake:
     def exists(self, name: str) -> bool:
         """Whether the table has at least one commit."""
         return DeltaTable.isDeltaTable(self.spark, self.path(name))
+
+    def _require(self, name: str) -> None:
+        if not self.exists(name):
+            raise TableNotFoundError(f"table '{name}' does not exist at {self.path(name)}: run the job that writes it first")
 
     def version(self, name: str) -> int | None:
         """Latest Delta version of the table, or None if it does not exist yet."""
@@ -67,16 +89,77 @@ class Lake:
     def read(self, name: str, version: int | None = None) -> DataFrame:
         """Read a table (optionally time-travel to ``version``) and record the version read.
 
+        A gated table (:func:`gated_tables`) is read only in a version that passed the
+        quality gate (see :meth:`gate_problem`).
+
+        Raises:
+            TableNotFoundError: The table was never written.
+            GateFailedError: A gated table's version failed the gate or has no gate result
+                (and ``jobs.quality.guard_reads`` is on).
+        """
+        self._require(name)
+        current = version if version is not None else self.version(name)
+        self._check_gate(name, int(current))
+        return self._load(name, int(current))
+
+    def read_ungated(self, name: str, version: int | None = None) -> DataFrame:
+        """Read a table without the gate check: only for the quality gate itself, which must
+        read a version before it has a result (and its foreign-key and previous versions).
+
         Raises:
             TableNotFoundError: The table was never written.
         """
-        if not self.exists(name):
-            raise TableNotFoundError(f"table '{name}' does not exist at {self.path(name)}: run the job that writes it first")
-        current = version if version is not None else self.version(name)
+        self._require(name)
+        return self._load(name, int(version if version is not None else self.version(name)))
+
+    def _load(self, name: str, version: int) -> DataFrame:
         # Pin the version actually read, so a concurrent writer cannot change what we log.
-        df = self.spark.read.format("delta").option("versionAsOf", current).load(self.path(name))
-        self.reads[name] = int(current)
+        df = self.spark.read.format("delta").option("versionAsOf", version).load(self.path(name))
+        self.reads[name] = version
         return df
+
+    # --- the quality gate's guard --------------------------------------------------------
+    def gate_problem(self, name: str, version: int | None = None) -> str | None:
+        """Why the gate refuses ``version`` (default: current) of ``name``; None when it passed
+        or the table is not gated.
+
+        The message is the gate's own: each failed blocking expectation with its offending
+        rows and detail as recorded in the results table (``jobs.quality.results_table``).
+        """
+        if name not in gated_tables(self.settings):
+            return None
+        version = int(version if version is not None else self.version(name))
+        results_table = self.settings.jobs.quality.results_table
+        hint = f" (to read it anyway for forensics: {GATE_OVERRIDE})"
+        if not self.exists(results_table):
+            return (f"{name} version {version} has no data-quality result ({results_table} does not exist): "
+                    f"run the clean job (gate) first{hint}")
+        from pyspark.sql import functions as F
+
+        res = self._load(results_table, int(self.version(results_table)))
+        rows = res.where((F.col("table") == name) & (F.col("version") == version)).select(
+            "expectation", "severity", "passed", "offending", "rows", "detail").collect()
+        if not rows:
+            return (f"{name} version {version} has no data-quality result: run the clean job (gate) on it first"
+                    f"{hint}")
+        bad = sorted((r for r in rows if r["severity"] == "blocking" and not r["passed"]), key=lambda r: r["expectation"])
+        if not bad:
+            return None
+        return (f"{name} version {version} failed the data-quality gate: "
+                + "; ".join(f"{r['expectation']} ({r['offending']} offending rows) - {r['detail']}" for r in bad)
+                + hint)
+
+    def _check_gate(self, name: str, version: int) -> None:
+        if (name, version) in self._gate_passed or name not in gated_tables(self.settings):
+            return
+        problem = self.gate_problem(name, version)
+        if problem is None:
+            self._gate_passed.add((name, version))
+            return
+        if not self.settings.jobs.quality.guard_reads:
+            log.warning("jobs.quality.guard_reads is false: reading %s v%d anyway: %s", name, version, problem)
+            return
+        raise GateFailedError(problem)
 
     # --- writes ----------------------------------------------------------------------
     def write(
