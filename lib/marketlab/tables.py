@@ -19,7 +19,11 @@ turns the check off for forensics (the read is logged as a warning).
 
 from __future__ import annotations
 
+import datetime as dt
+import difflib
+import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -27,7 +31,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from marketlab.config import Settings
-from marketlab.errors import GateFailedError, MissingTableError, UserError
+from marketlab.errors import GateFailedError, MissingTableError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,83 @@ WriteMode = Literal["overwrite", "append"]
 
 class TableNotFoundError(MissingTableError):
     """A catalog table has not been written yet (run the job that produces it)."""
+
+
+class UnknownTableError(MissingTableError):
+    """A name that is not in the catalog (conf/base/catalog.yaml)."""
+
+
+def catalog_name(settings: Settings, name: str) -> str:
+    """``name`` if the catalog has it.
+
+    Raises:
+        UnknownTableError: Not in the catalog; the message suggests close names.
+    """
+    if name in settings.catalog:
+        return name
+    close = difflib.get_close_matches(name, list(settings.catalog), n=3, cutoff=0.5)
+    close += [n for n in settings.catalog if n.split(".")[-1] == name and n not in close]
+    hint = f"; did you mean {', '.join(close)}?" if close else " (see conf/base/catalog.yaml)"
+    raise UnknownTableError(f"no table '{name}' in the catalog{hint}")
+
+
+def check_writable(settings: Settings) -> None:
+    """Fail before any work when a local lake root cannot hold tables (a Hadoop URI is not checked).
+
+    Creates the folder if need be and writes (then removes) a probe file in it.
+
+    Raises:
+        ConfError: The root, or a folder above it, is a regular file, or it is not writable.
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from marketlab.errors import ConfError
+
+    root = settings.resolve(settings.lake_root)
+    if "://" in root and not root.startswith("file:"):
+        return
+    path = Path(root[len("file:"):] if root.startswith("file:") else root)
+    above = next((p for p in (path, *path.parents) if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ConfError(f"lake_root {path} cannot be a folder: {above} is a regular file")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".marketlab-write-check-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfError(f"lake_root {path} is not writable: {exc.strerror or exc}") from None
+
+
+#: Delta's session key for the commit's user metadata; merges (no writer option) set it under
+#: this lock, since stages write from several threads of one session.
+_COMMIT_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+_COMMIT_METADATA_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One version in a table's Delta history (:meth:`Lake.history`).
+
+    Attributes:
+        version: Delta version.
+        timestamp: Commit time (UTC).
+        operation: Delta operation (``WRITE``, ``MERGE``, ``CREATE OR REPLACE TABLE``...).
+        rows_written: ``numOutputRows`` of the commit (None when Delta did not record it).
+        job: The MarketLab job that committed it (None: not written inside a job run).
+        run_id: Its MLflow run id.
+        mode: Save mode or predicate as Delta recorded it (``Overwrite``, ``Append``...).
+    """
+
+    version: int
+    timestamp: dt.datetime
+    operation: str
+    rows_written: int | None
+    job: str | None
+    run_id: str | None
+    mode: str | None = None
 
 
 #: How an operator reads a refused version anyway (docs/DATA_QUALITY.md, "Guarded reads").
@@ -57,12 +138,16 @@ class Lake:
         settings: Loaded settings (catalog and lake root).
         reads: Catalog name -> Delta version read in this job.
         writes: Catalog name -> Delta version written in this job.
+        commit_info: Recorded in the user metadata of every commit (JSON), e.g. the job and
+            its MLflow run id (set by :func:`marketlab.tracking.job_run`); shown by
+            :meth:`history`.
     """
 
     spark: SparkSession
     settings: Settings
     reads: dict[str, int] = field(default_factory=dict)
     writes: dict[str, int] = field(default_factory=dict)
+    commit_info: dict[str, str] = field(default_factory=dict)
     _gate_passed: set[tuple[str, int]] = field(default_factory=set, repr=False)
 
     # --- metadata --------------------------------------------------------------------
@@ -84,6 +169,36 @@ class Lake:
             return None
         row = DeltaTable.forPath(self.spark, self.path(name)).history(1).select("version").first()
         return int(row[0])
+
+    def history(self, name: str, limit: int | None = 20) -> list[Commit]:
+        """The Delta history of catalog table ``name``, newest first.
+
+        Args:
+            name: Catalog name.
+            limit: At most this many versions (None: all).
+
+        Raises:
+            UnknownTableError: ``name`` is not in the catalog.
+            TableNotFoundError: The table was never written.
+        """
+        self._require(catalog_name(self.settings, name))
+        table = DeltaTable.forPath(self.spark, self.path(name))
+        rows = (table.history(limit) if limit else table.history()).select(
+            "version", "timestamp", "operation", "operationParameters", "operationMetrics", "userMetadata").collect()
+        out = []
+        for r in rows:
+            meta: dict = {}
+            if r["userMetadata"]:
+                try:
+                    meta = json.loads(r["userMetadata"])
+                except ValueError:
+                    meta = {"job": r["userMetadata"]}
+            metrics, op_params = r["operationMetrics"] or {}, r["operationParameters"] or {}
+            written = metrics.get("numOutputRows")
+            out.append(Commit(int(r["version"]), r["timestamp"], r["operation"],
+                              int(written) if written is not None else None, meta.get("job"), meta.get("mlflow_run_id"),
+                              op_params.get("mode")))
+        return out
 
     # --- reads -----------------------------------------------------------------------
     def read(self, name: str, version: int | None = None) -> DataFrame:
@@ -117,6 +232,9 @@ class Lake:
         df = self.spark.read.format("delta").option("versionAsOf", version).load(self.path(name))
         self.reads[name] = version
         return df
+
+    def _commit_metadata(self) -> str:
+        return json.dumps(self.commit_info, sort_keys=True) if self.commit_info else ""
 
     # --- the quality gate's guard --------------------------------------------------------
     def gate_problem(self, name: str, version: int | None = None) -> str | None:
@@ -193,6 +311,8 @@ class Lake:
             writer = writer.option("overwriteSchema", "true")
         if mode == "append" or replace_where is not None:
             writer = writer.option("mergeSchema", "true")
+        # Always set (empty without a job), so a concurrent merge's session value never applies here.
+        writer = writer.option("userMetadata", self._commit_metadata())
         writer.save(self.path(name))
         version = self.version(name)
         assert version is not None
@@ -220,7 +340,12 @@ class Lake:
         builder = target.alias("t").merge(df.alias("s"), cond).whenMatchedUpdateAll().whenNotMatchedInsertAll()
         if delete_missing_in:
             builder = builder.whenNotMatchedBySourceDelete(condition=delete_missing_in)
-        builder.execute()
+        with _COMMIT_METADATA_LOCK:
+            self.spark.conf.set(_COMMIT_METADATA_CONF, self._commit_metadata())
+            try:
+                builder.execute()
+            finally:
+                self.spark.conf.unset(_COMMIT_METADATA_CONF)
         version = self.version(name)
         assert version is not None
         self.writes[name] = version

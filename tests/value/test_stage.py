@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
+from conftest import pass_gate
 from marketlab import constants as C
 from marketlab import value
 from marketlab.errors import BadInputError, GateFailedError
@@ -28,7 +29,7 @@ def _params(**kw) -> ValueParams:
 
 @pytest.fixture(scope="module")
 def synth(spark, tmp_path_factory):
-    from tests.conftest import make_settings, pass_gate
+    from tests.conftest import make_settings
 
     lake = Lake(spark, make_settings(tmp_path_factory.mktemp("value")))
     # Drawn on the driver: at this size, faster than simulate_order_lines' Python workers (bench/clv.py uses those).
