@@ -57,7 +57,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_clv_"))
     st = load_settings(ROOT / "conf" / "test.yaml", [f"lake_root={tmp / 'lake'}", f"spark.master={args.master}",
                                                     "spark.conf.spark.sql.shuffle.partitions=8",
-                                                    f"spark.conf.spark.driver.memory={args.driver_memory}"])
+                                                    f"spark.conf.spark.driver.memory={args.driver_memory}",
+                                                    # synthetic silver that no gate has evaluated
+                                                    "jobs.quality.guard_reads=false"])
     spark = get_spark(st)
     lake = Lake(spark, st)
     true_bg, true_gg = M.BGNBD(0.6, 12.0, 0.8, 3.0), M.GammaGamma(6.0, 4.0, 15.0)

@@ -49,6 +49,7 @@ def main() -> None:
     from marketlab.effect.learners import fit_learner
     from marketlab.effect.metrics import uplift_metrics
     from marketlab.ingest.run import run as ingest
+    from marketlab.quality.run import run as check
     from marketlab.spark import get_spark
     from marketlab.tables import Lake
 
@@ -57,7 +58,8 @@ def main() -> None:
     spark = get_spark(st)
     lake = Lake(spark, st)
     ingest(lake, st.jobs.ingest.model_copy(update={"sources": ["hillstrom"]}))
-    clean(lake, st.jobs.clean)
+    cleaned = clean(lake, st.jobs.clean)
+    check(lake, cleaned.silver_tables, st.jobs.quality).raise_if_failed()  # as jobs/clean.py: reads are gated
     silver = lake.read("silver.campaign_log")
     split = arm_frame(protocol_split(silver, "Womens E-Mail", "No E-Mail"), "Womens E-Mail", "No E-Mail").cache()
     train, hold = split.where("not is_holdout").cache(), split.where("is_holdout").cache()

@@ -26,7 +26,8 @@ ap.add_argument("lake_root", nargs="?", default=None, help="default: the conf's 
 ap.add_argument("out", nargs="?", default="table_checksums.json")
 a = ap.parse_args()
 conf, root, out = a.conf, a.lake_root, a.out
-st = load_settings(conf, [f"lake_root={root}"] if root else [])
+# A checksum reads whatever the lake holds, a version the gate refused included.
+st = load_settings(conf, [*([f"lake_root={root}"] if root else []), "jobs.quality.guard_reads=false"])
 spark = get_spark(st)
 lake = Lake(spark, st)
 res = {}

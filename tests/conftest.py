@@ -143,6 +143,24 @@ def gold(silver):
                 "silhouettes": seg.silhouettes}
 
 
+def pass_gate(lake: Lake, *names: str) -> None:
+    """Record a passing gate result for the current version of each of ``names``.
+
+    For tests that write synthetic rows to a gated silver table (``Lake.read`` refuses a
+    version without a gate result) to test a reader, not the gate: one ``passed`` row per
+    table version in the lake's results table, marked ``detail='test fixture'``.
+    """
+    from marketlab.quality.gate import Result, results_frame
+
+    rows = [Result(name, lake.version(name), "test_fixture", "min_rows", None, "blocking", True, 0, 0, None,
+                   "test fixture") for name in names]
+    table = lake.settings.jobs.quality.results_table
+    before = lake.writes.get(table)
+    lake.merge(results_frame(lake.spark, rows), table, keys=["table", "version", "expectation"])
+    if before is None:  # the fixture's commit is no write of the code under test
+        lake.writes.pop(table, None)
+
+
 def copy_data(name: str, dest: Path) -> Path:
     """Copy a vendored data file into ``dest`` (tests mutate copies, never data/)."""
     src = DATA / name

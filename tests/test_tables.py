@@ -16,7 +16,7 @@ from pyspark.sql import Row
 from conftest import make_settings
 from marketlab.tables import Lake
 
-PLAIN = "silver.order_lines"  # not partitioned
+PLAIN = "silver.adjustments"  # not partitioned, not gated (reads of gated tables: test_gate_guard.py)
 PARTITIONED = "gold.demand_daily"  # partition_by: [warehouse]
 
 
@@ -39,7 +39,7 @@ def test_write_then_read_round_trips_under_the_catalog_path(spark, fresh_lake):
     assert lake.write(_df(spark, [(1, 10), (2, 20)]), PLAIN) == 0
     assert lake.exists(PLAIN) and lake.version(PLAIN) == 0
     assert lake.path(PLAIN) == lake.settings.table_path(PLAIN)
-    assert lake.path(PLAIN).endswith("/silver/order_lines")
+    assert lake.path(PLAIN).endswith("/silver/adjustments")
     assert (Path(lake.path(PLAIN)) / "_delta_log" / "00000000000000000000.json").is_file()
     assert _rows(lake.read(PLAIN), "id", "qty") == [(1, 10), (2, 20)]
 

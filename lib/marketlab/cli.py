@@ -12,8 +12,15 @@ from pathlib import Path
 import click
 
 from marketlab.config import ConfigError, load_settings
+from marketlab.errors import UserError
 from marketlab.pipeline import STAGES
 from marketlab.runtime import DEFAULT_CONF, jobs_dir, run_job_file
+
+
+def _fail(command: str, exc: UserError) -> None:
+    """A :class:`UserError` as the harness prints it: one line, the error's exit code."""
+    click.echo(f"marketlab {command}: {exc}", err=True)
+    sys.exit(int(getattr(exc, "exit_code", 2)))
 
 
 def _job_doc(path: Path) -> str:
@@ -153,6 +160,29 @@ def k8s_manifests(out: str, dag: str, image: str | None, check: bool) -> None:
     written = write_manifests(out, image=image)
     write_airflow_dag(dag)
     click.echo(f"wrote {len(written)} manifests to {out}/ and {dag}")
+
+
+@main.command("history")
+@click.argument("table")
+@click.option("--conf", default=DEFAULT_CONF, show_default=True)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="newest versions shown")
+def history(table: str, conf: str, overrides: tuple[str, ...], limit: int) -> None:
+    """The Delta history of catalog table TABLE: version, time, operation, rows, the job and MLflow run that wrote it."""
+    from marketlab.runtime import open_lake
+    from marketlab.tables import catalog_name
+
+    try:
+        settings = load_settings(conf, list(overrides))
+        catalog_name(settings, table)  # an unknown name fails before a session starts
+        commits = open_lake(settings).history(table, limit)
+    except UserError as exc:
+        _fail("history", exc)
+    click.echo(f"{'version':>7}  {'timestamp (UTC)':<19}  {'operation':<24} {'rows':>10}  {'job':<12} mlflow run")
+    for c in commits:
+        rows = "" if c.rows_written is None else f"{c.rows_written:,}"
+        click.echo(f"{c.version:>7}  {c.timestamp:%Y-%m-%d %H:%M:%S}  {c.operation:<24} {rows:>10}  {c.job or '-':<12} "
+                   f"{c.run_id or '-'}")
 
 
 @main.command("mlflow-ui")

@@ -45,6 +45,14 @@ from marketlab.params_base import StrictModel
 _URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*:/")
 
 
+_MASTER = re.compile(r"^(local(\[(\*|[1-9]\d*)(,\s*\d+)?\])?|local-cluster\[\d+,\s*\d+,\s*\d+\]|"
+                     r"spark://[^\s/]+(,[^\s/]+)*|yarn|k8s://\S+)$")
+#: Spark settings that take a JVM memory size ("4g", "512m", "1024": MiB).
+_SIZE_KEYS = {"spark.driver.memory", "spark.executor.memory", "spark.driver.memoryOverhead",
+              "spark.executor.memoryOverhead", "spark.driver.maxResultSize", "spark.executor.pyspark.memory"}
+_SIZE = re.compile(r"^\d+([kmgtp]b?|b)?$", re.IGNORECASE)
+
+
 class ConfigError(ConfError):
     """Conf could not be loaded: the message names the file and every bad key path."""
 
@@ -77,6 +85,23 @@ class SparkSettings(StrictModel):
             return {k: (str(x).lower() if isinstance(x, bool) else str(x)) for k, x in v.items()}
         return v
 
+    # Checked here, not by the JVM: a bad value would end in a Java trace after a slow start.
+    @field_validator("master")
+    @classmethod
+    def _master(cls, v: str) -> str:
+        if not _MASTER.match(v):
+            raise ValueError(f"'{v}' is not a Spark master URL (local, local[N], local[*], local[N,F], "
+                             "local-cluster[N,C,M], spark://HOST:PORT, yarn, k8s://URL)")
+        return v
+
+    @field_validator("conf")
+    @classmethod
+    def _sizes(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            if key in _SIZE_KEYS and not _SIZE.match(value.strip()):
+                raise ValueError(f"{key}='{value}' is not a memory size (e.g. 512m, 4g)")
+        return v
+
 
 class MlflowSettings(StrictModel):
     """Where runs and models go.
@@ -86,6 +111,8 @@ class MlflowSettings(StrictModel):
             against the project root) or a server URL such as ``http://127.0.0.1:5000``.
         artifact_root: Artifact folder/URI for experiments this project creates.
         experiment: Experiment name every job logs to.
+        connect_timeout_s: A job checks that a tracking server answers within this many
+            seconds before it starts (instead of MLflow's minutes of silent retries).
     """
 
     tracking_uri: str = "sqlite:///mlflow/mlflow.db"
@@ -93,6 +120,8 @@ class MlflowSettings(StrictModel):
     experiment: str = "marketlab"
     ui_host: str = "127.0.0.1"
     ui_port: int = Field(5000, ge=1, le=65535)
+    #: Seconds to wait for a tracking server (http/https URI) before a job gives up with one line.
+    connect_timeout_s: float = Field(5.0, gt=0)
 
 
 class PrivacySettings(StrictModel):
@@ -305,10 +334,21 @@ def _read_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
     return data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error on one line: the problem and where (PyYAML's text spans several lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    context = getattr(exc, "context", None)
+    return " ".join((f"{problem}{where}" + (f" ({' '.join(str(context).split())})" if context else "")).split())
 
 
 # Maps whose keys themselves contain dots: Spark settings (the rest of the path is one
@@ -338,14 +378,15 @@ def _set_dotted(data: dict, dotted: str, value: Any) -> None:
 
 
 def _format_errors(exc: ValidationError, origin: str) -> str:
-    lines = [f"invalid configuration ({origin}):"]
+    # One line (the harness prints it after `marketlab <job>: `): every bad key path with its problem.
+    problems = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "<root>"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        lines.append(f"  - {loc}: {msg}")
-    return "\n".join(lines)
+        problems.append(f"{loc}: {' '.join(str(msg).split())}")
+    return f"invalid configuration ({origin}): " + "; ".join(problems)
 
 
 def load_settings(path: str | os.PathLike, overrides: list[str] | None = None) -> Settings:
@@ -376,7 +417,11 @@ def load_settings(path: str | os.PathLike, overrides: list[str] | None = None) -
         if "=" not in item:
             raise ConfigError(f"override '{item}' must look like dotted.key=value")
         key, raw = item.split("=", 1)
-        _set_dotted(merged, key.strip(), yaml.safe_load(raw))
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override '{item}': the value is not valid YAML: {_yaml_problem(exc)}") from None
+        _set_dotted(merged, key.strip(), value)
     merged.setdefault("project_root", str(env_path.parent.parent))
     merged.setdefault("env", env_path.stem)
     try:

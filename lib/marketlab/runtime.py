@@ -31,7 +31,7 @@ from typing import Callable, Sequence
 
 from pyspark.sql import SparkSession
 
-from marketlab.config import Settings, load_settings
+from marketlab.config import ConfigError, Settings, load_settings
 from marketlab.errors import UserError
 from marketlab.logs import setup_logging
 from marketlab.tables import Lake
@@ -69,13 +69,38 @@ def job_argv(conf: str | os.PathLike, overrides: Sequence[str] = (), extra: Sequ
     return ["--conf", str(conf), *[a for o in overrides for a in ("--set", o)], *extra]
 
 
+def open_lake(settings: Settings) -> Lake:
+    """The session and lake of ``settings`` outside a job (``marketlab history``)."""
+    from marketlab.spark import get_spark
+
+    return Lake(get_spark(settings), settings)
+
+
 def build_context(name: str, args: argparse.Namespace, settings: Settings | None = None) -> JobContext:
     """Load settings (unless given), get the session and the lake for a job."""
     from marketlab.spark import get_spark
 
     settings = settings if settings is not None else load_settings(args.conf, args.overrides)
+    preflight(name, settings)
     spark = get_spark(settings)
     return JobContext(name=name, settings=settings, spark=spark, lake=Lake(spark, settings), args=args)
+
+
+def preflight(name: str, settings: Settings) -> None:
+    """What an operator can get wrong, checked in seconds before the session starts: the
+    MLflow store answers, and the lake root is writable when the job writes tables.
+
+    Raises:
+        ConfError: One line naming the setting.
+    """
+    from marketlab.pipeline import STAGES
+    from marketlab.tables import check_writable
+    from marketlab.tracking import check_tracking
+
+    check_tracking(settings)
+    stage = next((s for s in STAGES if s.job_name == name), None)
+    if stage is None or stage.outputs:
+        check_writable(settings)
 
 
 def _user_error(name: str, exc: UserError) -> int:
@@ -148,8 +173,11 @@ def call_job(job_file: str | os.PathLike, argv: Sequence[str] = (), settings: Se
 
 
 def jobs_dir(conf: str | os.PathLike) -> Path:
-    """The project's ``jobs/`` folder: next to the ``conf/`` folder holding ``conf``."""
-    return Path(conf).resolve().parent.parent / "jobs"
+    """The project's ``jobs/`` folder: next to the ``conf/`` folder holding ``conf``; for a
+    conf outside a project (no ``jobs/`` there), this installation's own ``jobs/``."""
+    beside = Path(conf).resolve().parent.parent / "jobs"
+    own = Path(__file__).resolve().parents[2] / "jobs"
+    return beside if beside.is_dir() or not own.is_dir() else own
 
 
 def run_job_file(conf: str | os.PathLike, job: str, overrides: Sequence[str] = (), extra: Sequence[str] = ()) -> int:
@@ -164,6 +192,8 @@ def run_job_file(conf: str | os.PathLike, job: str, overrides: Sequence[str] = (
     Returns:
         The job's exit code.
     """
+    if not Path(conf).is_file():  # before looking for jobs/ beside it: the conf is what is missing
+        return _user_error(job, ConfigError(f"conf file not found: {conf}"))
     return call_job(jobs_dir(conf) / f"{job}.py", job_argv(conf, overrides, extra))
 
 

@@ -10,6 +10,7 @@ import sys
 from pyspark.sql import SparkSession
 
 from marketlab.config import Settings
+from marketlab.errors import ConfError
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,8 @@ def get_spark(settings: Settings) -> SparkSession:
         The active SparkSession.
 
     Raises:
-        RuntimeError: Local mode and the Delta jars are missing (run ``make install``).
+        ConfError: Local mode and the Delta jars are missing (run ``make install``), or the
+            local session did not start (one line naming the master and the conf keys).
     """
     cfg = settings.spark
     if cfg.mode == "cluster":
@@ -91,8 +93,9 @@ def get_spark(settings: Settings) -> SparkSession:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     jars = delta_jars(settings)
     if not jars:
-        raise RuntimeError(
-            f"no Delta Lake jars in {settings.resolve(cfg.jars_dir)}: run `make install` (fetches them from Maven Central)"
+        raise ConfError(
+            f"no Delta Lake jars in {settings.resolve(cfg.jars_dir)} (spark.jars_dir): run `make install` "
+            "(fetches them from Maven Central)"
         )
     builder = SparkSession.builder.master(cfg.master).appName(cfg.app_name)
     for key, value in {**_LOCAL_DEFAULTS, **SESSION_CONF, **cfg.conf}.items():
@@ -101,7 +104,12 @@ def get_spark(settings: Settings) -> SparkSession:
     log4j = os.path.join(settings.project_root, "conf", "log4j2.properties")
     if os.path.isfile(log4j) and "spark.driver.extraJavaOptions" not in cfg.conf:
         builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # the JVM did not start: conf the validators could not judge (jars, memory, java)
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ConfError(f"Spark did not start (spark.master={cfg.master}, spark.conf {sorted(cfg.conf)}): "
+                        f"{first[:300]}") from exc
     spark.sparkContext.setLogLevel(cfg.log_level)
     log.debug("spark %s up: master=%s", spark.version, cfg.master)
     return spark

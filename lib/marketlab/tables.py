@@ -8,11 +8,22 @@ Each write is one Delta commit, so a job killed mid-write leaves the table at it
 previous version. Writes are idempotent by construction: a full ``overwrite``, an
 ``overwrite`` restricted by ``replace_where`` (a partition or a batch), or a ``merge`` on
 keys.
+
+Every read of a *gated* table (:func:`gated_tables`: the tables the quality gate has
+expectations for in ``jobs.quality.expectations``) is checked against the gate's results
+first: a version whose blocking expectations failed, or that the gate never evaluated, is
+refused with :class:`~marketlab.errors.GateFailedError`, whoever reads it. The gate itself
+evaluates a fresh version with :meth:`Lake.read_ungated`; ``jobs.quality.guard_reads: false``
+turns the check off for forensics (the read is logged as a warning).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import difflib
+import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -20,7 +31,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from marketlab.config import Settings
-from marketlab.errors import MissingTableError
+from marketlab.errors import GateFailedError, MissingTableError
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +40,93 @@ WriteMode = Literal["overwrite", "append"]
 
 class TableNotFoundError(MissingTableError):
     """A catalog table has not been written yet (run the job that produces it)."""
+
+
+class UnknownTableError(MissingTableError):
+    """A name that is not in the catalog (conf/base/catalog.yaml)."""
+
+
+def catalog_name(settings: Settings, name: str) -> str:
+    """``name`` if the catalog has it.
+
+    Raises:
+        UnknownTableError: Not in the catalog; the message suggests close names.
+    """
+    if name in settings.catalog:
+        return name
+    close = difflib.get_close_matches(name, list(settings.catalog), n=3, cutoff=0.5)
+    close += [n for n in settings.catalog if n.split(".")[-1] == name and n not in close]
+    hint = f"; did you mean {', '.join(close)}?" if close else " (see conf/base/catalog.yaml)"
+    raise UnknownTableError(f"no table '{name}' in the catalog{hint}")
+
+
+def check_writable(settings: Settings) -> None:
+    """Fail before any work when a local lake root cannot hold tables (a Hadoop URI is not checked).
+
+    Creates the folder if need be and writes (then removes) a probe file in it.
+
+    Raises:
+        ConfError: The root, or a folder above it, is a regular file, or it is not writable.
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from marketlab.errors import ConfError
+
+    root = settings.resolve(settings.lake_root)
+    if "://" in root and not root.startswith("file:"):
+        return
+    path = Path(root[len("file:"):] if root.startswith("file:") else root)
+    above = next((p for p in (path, *path.parents) if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ConfError(f"lake_root {path} cannot be a folder: {above} is a regular file")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".marketlab-write-check-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfError(f"lake_root {path} is not writable: {exc.strerror or exc}") from None
+
+
+#: Delta's session key for the commit's user metadata; merges (no writer option) set it under
+#: this lock, since stages write from several threads of one session.
+_COMMIT_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+_COMMIT_METADATA_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One version in a table's Delta history (:meth:`Lake.history`).
+
+    Attributes:
+        version: Delta version.
+        timestamp: Commit time (UTC).
+        operation: Delta operation (``WRITE``, ``MERGE``, ``CREATE OR REPLACE TABLE``...).
+        rows_written: ``numOutputRows`` of the commit (None when Delta did not record it).
+        job: The MarketLab job that committed it (None: not written inside a job run).
+        run_id: Its MLflow run id.
+        mode: Save mode or predicate as Delta recorded it (``Overwrite``, ``Append``...).
+    """
+
+    version: int
+    timestamp: dt.datetime
+    operation: str
+    rows_written: int | None
+    job: str | None
+    run_id: str | None
+    mode: str | None = None
+
+
+#: How an operator reads a refused version anyway (docs/DATA_QUALITY.md, "Guarded reads").
+GATE_OVERRIDE = "--set jobs.quality.guard_reads=false"
+
+
+def gated_tables(settings: Settings) -> frozenset[str]:
+    """The tables every read of which is checked against the gate: those with expectations
+    in ``jobs.quality.expectations`` (conf/base/params/quality.yaml), the one list."""
+    return frozenset(name for name, exps in settings.jobs.quality.expectations.items() if exps)
 
 
 @dataclass
@@ -40,12 +138,17 @@ class Lake:
         settings: Loaded settings (catalog and lake root).
         reads: Catalog name -> Delta version read in this job.
         writes: Catalog name -> Delta version written in this job.
+        commit_info: Recorded in the user metadata of every commit (JSON), e.g. the job and
+            its MLflow run id (set by :func:`marketlab.tracking.job_run`); shown by
+            :meth:`history`.
     """
 
     spark: SparkSession
     settings: Settings
     reads: dict[str, int] = field(default_factory=dict)
     writes: dict[str, int] = field(default_factory=dict)
+    commit_info: dict[str, str] = field(default_factory=dict)
+    _gate_passed: set[tuple[str, int]] = field(default_factory=set, repr=False)
 
     # --- metadata --------------------------------------------------------------------
     def path(self, name: str) -> str:
@@ -56,6 +159,10 @@ class Lake:
         """Whether the table has at least one commit."""
         return DeltaTable.isDeltaTable(self.spark, self.path(name))
 
+    def _require(self, name: str) -> None:
+        if not self.exists(name):
+            raise TableNotFoundError(f"table '{name}' does not exist at {self.path(name)}: run the job that writes it first")
+
     def version(self, name: str) -> int | None:
         """Latest Delta version of the table, or None if it does not exist yet."""
         if not self.exists(name):
@@ -63,20 +170,114 @@ class Lake:
         row = DeltaTable.forPath(self.spark, self.path(name)).history(1).select("version").first()
         return int(row[0])
 
+    def history(self, name: str, limit: int | None = 20) -> list[Commit]:
+        """The Delta history of catalog table ``name``, newest first.
+
+        Args:
+            name: Catalog name.
+            limit: At most this many versions (None: all).
+
+        Raises:
+            UnknownTableError: ``name`` is not in the catalog.
+            TableNotFoundError: The table was never written.
+        """
+        self._require(catalog_name(self.settings, name))
+        table = DeltaTable.forPath(self.spark, self.path(name))
+        rows = (table.history(limit) if limit else table.history()).select(
+            "version", "timestamp", "operation", "operationParameters", "operationMetrics", "userMetadata").collect()
+        out = []
+        for r in rows:
+            meta: dict = {}
+            if r["userMetadata"]:
+                try:
+                    meta = json.loads(r["userMetadata"])
+                except ValueError:
+                    meta = {"job": r["userMetadata"]}
+            metrics, op_params = r["operationMetrics"] or {}, r["operationParameters"] or {}
+            written = metrics.get("numOutputRows")
+            out.append(Commit(int(r["version"]), r["timestamp"], r["operation"],
+                              int(written) if written is not None else None, meta.get("job"), meta.get("mlflow_run_id"),
+                              op_params.get("mode")))
+        return out
+
     # --- reads -----------------------------------------------------------------------
     def read(self, name: str, version: int | None = None) -> DataFrame:
         """Read a table (optionally time-travel to ``version``) and record the version read.
 
+        A gated table (:func:`gated_tables`) is read only in a version that passed the
+        quality gate (see :meth:`gate_problem`).
+
+        Raises:
+            TableNotFoundError: The table was never written.
+            GateFailedError: A gated table's version failed the gate or has no gate result
+                (and ``jobs.quality.guard_reads`` is on).
+        """
+        self._require(name)
+        current = version if version is not None else self.version(name)
+        self._check_gate(name, int(current))
+        return self._load(name, int(current))
+
+    def read_ungated(self, name: str, version: int | None = None) -> DataFrame:
+        """Read a table without the gate check: only for the quality gate itself, which must
+        read a version before it has a result (and its foreign-key and previous versions).
+
         Raises:
             TableNotFoundError: The table was never written.
         """
-        if not self.exists(name):
-            raise TableNotFoundError(f"table '{name}' does not exist at {self.path(name)}: run the job that writes it first")
-        current = version if version is not None else self.version(name)
+        self._require(name)
+        return self._load(name, int(version if version is not None else self.version(name)))
+
+    def _load(self, name: str, version: int) -> DataFrame:
         # Pin the version actually read, so a concurrent writer cannot change what we log.
-        df = self.spark.read.format("delta").option("versionAsOf", current).load(self.path(name))
-        self.reads[name] = int(current)
+        df = self.spark.read.format("delta").option("versionAsOf", version).load(self.path(name))
+        self.reads[name] = version
         return df
+
+    def _commit_metadata(self) -> str:
+        return json.dumps(self.commit_info, sort_keys=True) if self.commit_info else ""
+
+    # --- the quality gate's guard --------------------------------------------------------
+    def gate_problem(self, name: str, version: int | None = None) -> str | None:
+        """Why the gate refuses ``version`` (default: current) of ``name``; None when it passed
+        or the table is not gated.
+
+        The message is the gate's own: each failed blocking expectation with its offending
+        rows and detail as recorded in the results table (``jobs.quality.results_table``).
+        """
+        if name not in gated_tables(self.settings):
+            return None
+        version = int(version if version is not None else self.version(name))
+        results_table = self.settings.jobs.quality.results_table
+        hint = f" (to read it anyway for forensics: {GATE_OVERRIDE})"
+        if not self.exists(results_table):
+            return (f"{name} version {version} has no data-quality result ({results_table} does not exist): "
+                    f"run the clean job (gate) first{hint}")
+        from pyspark.sql import functions as F
+
+        res = self._load(results_table, int(self.version(results_table)))
+        rows = res.where((F.col("table") == name) & (F.col("version") == version)).select(
+            "expectation", "severity", "passed", "offending", "rows", "detail").collect()
+        if not rows:
+            return (f"{name} version {version} has no data-quality result: run the clean job (gate) on it first"
+                    f"{hint}")
+        bad = sorted((r for r in rows if r["severity"] == "blocking" and not r["passed"]), key=lambda r: r["expectation"])
+        if not bad:
+            return None
+        return (f"{name} version {version} failed the data-quality gate: "
+                + "; ".join(f"{r['expectation']} ({r['offending']} offending rows) - {r['detail']}" for r in bad)
+                + hint)
+
+    def _check_gate(self, name: str, version: int) -> None:
+        if (name, version) in self._gate_passed or name not in gated_tables(self.settings):
+            return
+        problem = self.gate_problem(name, version)
+        if problem is None:
+            self._gate_passed.add((name, version))
+            return
+        if not self.settings.jobs.quality.guard_reads:
+            log.warning("jobs.quality.guard_reads is false: reading %s v%d anyway: %s", name, version, problem)
+            return
+        raise GateFailedError(problem)
 
     # --- writes ----------------------------------------------------------------------
     def write(
@@ -110,6 +311,8 @@ class Lake:
             writer = writer.option("overwriteSchema", "true")
         if mode == "append" or replace_where is not None:
             writer = writer.option("mergeSchema", "true")
+        # Always set (empty without a job), so a concurrent merge's session value never applies here.
+        writer = writer.option("userMetadata", self._commit_metadata())
         writer.save(self.path(name))
         version = self.version(name)
         assert version is not None
@@ -137,7 +340,12 @@ class Lake:
         builder = target.alias("t").merge(df.alias("s"), cond).whenMatchedUpdateAll().whenNotMatchedInsertAll()
         if delete_missing_in:
             builder = builder.whenNotMatchedBySourceDelete(condition=delete_missing_in)
-        builder.execute()
+        with _COMMIT_METADATA_LOCK:
+            self.spark.conf.set(_COMMIT_METADATA_CONF, self._commit_metadata())
+            try:
+                builder.execute()
+            finally:
+                self.spark.conf.unset(_COMMIT_METADATA_CONF)
         version = self.version(name)
         assert version is not None
         self.writes[name] = version

@@ -19,6 +19,50 @@ from marketlab.tables import Lake
 log = logging.getLogger(__name__)
 
 
+def check_tracking(settings: Settings) -> None:
+    """Fail fast, with one line, when the MLflow store cannot be reached.
+
+    A server URI (http/https) must accept a connection within ``mlflow.connect_timeout_s``
+    (MLflow itself retries for minutes before it gives up); a SQLite store's folder must be
+    creatable.
+
+    Raises:
+        ConfError: The server does not answer, or the SQLite folder cannot be created.
+    """
+    from urllib.error import HTTPError, URLError
+    from urllib.parse import urlparse
+    from urllib.request import urlopen
+
+    from marketlab.errors import ConfError
+
+    uri = settings.tracking_uri()
+    if uri.startswith("sqlite:///"):
+        folder = Path(uri[len("sqlite:///"):]).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfError(f"mlflow.tracking_uri {uri}: cannot create {folder}: {exc.strerror or exc}") from None
+        return
+    if urlparse(uri).scheme not in ("http", "https"):
+        return
+    timeout = settings.mlflow.connect_timeout_s
+    health = uri.rstrip("/") + "/health"  # the MLflow server answers "OK"
+    try:
+        with urlopen(health, timeout=timeout) as resp:  # noqa: S310 - the configured server
+            ok = resp.status == 200
+    except HTTPError as exc:
+        ok, reason = False, f"{health} answered HTTP {exc.code}: not an MLflow server"
+    except (URLError, OSError) as exc:
+        ok = False
+        inner = getattr(exc, "reason", exc)
+        reason = "no answer" if isinstance(inner, TimeoutError) else (getattr(inner, "strerror", None) or str(inner))
+    else:
+        reason = "" if ok else f"{health} answered HTTP {resp.status}"
+    if not ok:
+        raise ConfError(f"MLflow tracking server {uri} unreachable within {timeout:g} s ({reason}): start it or "
+                        "set mlflow.tracking_uri")
+
+
 def configure_mlflow(settings: Settings) -> str:
     """Point MLflow at the configured store and make sure the experiment exists.
 
@@ -85,7 +129,8 @@ def job_run(settings: Settings, job: str, lake: Lake, params: dict[str, Any] | N
     """Open the MLflow run of one job execution.
 
     Logs the job's parameters on entry and, on exit (also on failure), the Delta version
-    of each table read and written. Nested use (a job inside the pipeline run) becomes a
+    of each table read and written. Each Delta commit made through ``lake`` meanwhile records
+    the job and the run id in its user metadata (:meth:`marketlab.tables.Lake.history`). Nested use (a job inside the pipeline run) becomes a
     child run.
 
     Args:
@@ -106,9 +151,13 @@ def job_run(settings: Settings, job: str, lake: Lake, params: dict[str, Any] | N
     with mlflow.start_run(run_name=job, tags=tags, nested=nested) as run:
         if params:
             mlflow.log_params(flatten_params(params))
+        before = lake.commit_info
+        # Every commit of the job names it and this run (Delta user metadata: `marketlab history`).
+        lake.commit_info = {**before, "job": job, "mlflow_run_id": run.info.run_id}
         try:
             yield run
         finally:
+            lake.commit_info = before
             log_lineage(lake)
 
 

@@ -7,7 +7,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import ROOT, make_settings
+from conftest import ROOT, make_settings, pass_gate
 from marketlab.behaviour.metrics import DegenerateDataError
 from marketlab.runtime import JobContext
 from marketlab.tables import Lake
@@ -33,6 +33,7 @@ def ran(spark, sessions, tmp_path_factory):
     st = make_settings(tmp_path_factory.mktemp("behaviour"), SMALL)
     lake = Lake(spark, st)
     lake.write(sessions, "silver.sessions")
+    pass_gate(lake, "silver.sessions")
     job.main(JobContext("behaviour", st, spark, lake, None))
     return lake, st
 
@@ -80,6 +81,7 @@ def test_one_class_sessions_give_a_job_error(spark, sessions, tmp_path):
     st = make_settings(tmp_path, SMALL)
     lake = Lake(spark, st)
     lake.write(sessions.where("label = 0"), "silver.sessions")
+    pass_gate(lake, "silver.sessions")
     with pytest.raises(DegenerateDataError, match="only one class"):
         job.main(JobContext("behaviour", st, spark, lake, None))
 
@@ -93,6 +95,7 @@ def test_real_online_shoppers(spark, silver, tmp_path):
     lake = Lake(spark, st)
     sessions = silver_lake.read("silver.sessions")
     lake.write(sessions, "silver.sessions")
+    pass_gate(lake, "silver.sessions")
     job.main(JobContext("behaviour", st, spark, lake, None))
     out = Lake(spark, st).read("gold.purchase_intent")
     n = sessions.count()

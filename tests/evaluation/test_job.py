@@ -8,7 +8,7 @@ import pytest
 from chispa import assert_df_equality
 from mlflow.tracking import MlflowClient
 
-from conftest import DATA, ROOT, make_settings
+from conftest import DATA, ROOT, make_settings, pass_gate
 from marketlab.errors import BadInputError
 from marketlab.evaluation.run import SampleRatioMismatchError
 from marketlab.runtime import JobContext
@@ -42,6 +42,7 @@ def test_job_is_idempotent_keeps_other_campaigns_and_exports(spark, tmp_path):
     st = make_settings(tmp_path, small)
     lake = Lake(spark, st)
     lake.write(spark.createDataFrame(synthetic_log(2000, seed=4)), "silver.campaign_log")
+    pass_gate(lake, "silver.campaign_log")
     lk = run_job(lake, st)
     first = lk.read("gold.campaign_evaluations")
     assert {k: v for k, v in first.dtypes if k in REQUIRED} == REQUIRED
@@ -77,6 +78,7 @@ def test_job_srm_gate(spark, tmp_path):
     st = make_settings(tmp_path, ["jobs.evaluation.fail_on_srm=true", "jobs.evaluation.segment_columns=[]"])
     lake = Lake(spark, st)
     lake.write(spark.createDataFrame(log), "silver.campaign_log")
+    pass_gate(lake, "silver.campaign_log")
     with pytest.raises(SampleRatioMismatchError, match="sample-ratio mismatch") as exc:
         run_job(lake, st)
     assert isinstance(exc.value, BadInputError)
@@ -88,6 +90,7 @@ def test_real_hillstrom_figures(spark, silver, tmp_path):
     st = make_settings(tmp_path)
     lake = Lake(spark, st)
     lake.write(silver_lake.read("silver.campaign_log"), "silver.campaign_log")
+    pass_gate(lake, "silver.campaign_log")
     rows = run_job(lake, st).read("gold.campaign_evaluations").toPandas()
     # Independent cross-check on the raw file (the log is randomized, nothing is cleaned away).
     raw = pd.read_csv(DATA / "hillstrom" / "hillstrom.csv")

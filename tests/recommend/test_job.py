@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from pyspark.sql import functions as F
 
-from conftest import ROOT, make_settings
+from conftest import ROOT, make_settings, pass_gate
 from marketlab.runtime import JobContext
 from marketlab.tables import Lake
 
@@ -48,6 +48,7 @@ def small_lake(spark, retail_frames, tmp_path_factory):
         F.col("user_id").cast("long").alias("customer_id"), F.col("item_id").alias("stock_code"),
         F.col("ts").alias("invoice_ts"), F.col("strength").cast("int").alias("quantity"))
     lake.write(lines, "silver.order_lines")
+    pass_gate(lake, "silver.order_lines")
     return st, inter.count(), inter.select("customer_key").distinct().count()
 
 

@@ -459,6 +459,9 @@ def build_small_lake(spark: SparkSession, root: Path, seed: int = 7) -> SmallLak
     dfs = {name: to_spark(spark, pdf, SCHEMAS[name]) for name, pdf in frames.items()}
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda item: lake.write(item[1], item[0]), dfs.items()))
+    # Version 1 of the gated silver tables is the one quality_results() passes (reads are gated).
+    for name in ("silver.order_lines", "silver.campaign_log"):
+        lake.write(dfs[name], name)
     # the segments' value columns as the segments stage computes them (latest value slice, conf tiers)
     from marketlab.segments.value import VALUE_AS_OF, attach_value, value_profiles, value_slice
 

@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from pyspark.sql import functions as F
 
-from conftest import ROOT, make_settings
+from conftest import ROOT, make_settings, pass_gate
 from marketlab.effect.data import EffectInputError
 from marketlab.errors import BadInputError
 from marketlab.runtime import JobContext
@@ -36,6 +36,7 @@ def test_effect_then_strategy_jobs(spark, tmp_path, capsys):
     settings = make_settings(tmp_path, OVR)
     lake = Lake(spark, settings)
     lake.write(spark.createDataFrame(synthetic_campaign(2400, seed=11)), "silver.campaign_log")
+    pass_gate(lake, "silver.campaign_log")
     ctx = JobContext("effect", settings, spark, lake, argparse.Namespace())
     _job("effect").main(ctx)
     scores = lake.read("gold.uplift_scores")
@@ -77,6 +78,7 @@ def test_effect_job_missing_arm_is_a_job_error(spark, tmp_path):
     lake = Lake(spark, settings)
     pdf = synthetic_campaign(600, seed=2)
     lake.write(spark.createDataFrame(pdf[pdf.treatment != "Womens E-Mail"]), "silver.campaign_log")
+    pass_gate(lake, "silver.campaign_log")
     with pytest.raises(EffectInputError, match=r"silver.campaign_log: arm\(s\) \['Womens E-Mail'\] missing") as exc:
         _job("effect").main(JobContext("effect", settings, spark, lake, argparse.Namespace()))
     assert isinstance(exc.value, BadInputError)

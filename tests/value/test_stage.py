@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
+from conftest import pass_gate
 from marketlab import constants as C
 from marketlab import value
-from marketlab.errors import BadInputError
+from marketlab.errors import BadInputError, GateFailedError
 from marketlab.tables import Lake
 from marketlab.value import models as M
 from marketlab.value.params import ValueParams
@@ -34,6 +35,7 @@ def synth(spark, tmp_path_factory):
     # Drawn on the driver: at this size, faster than simulate_order_lines' Python workers (bench/clv.py uses those).
     lines = simulate_block(np.arange(3000), TRUE_BG, TRUE_GG, START, 365, seed=3)
     lake.write(spark.createDataFrame(lines, LINES_SCHEMA), "silver.order_lines")
+    pass_gate(lake, "silver.order_lines")
     last = lake.read("silver.order_lines").agg(F.max(C.DATE)).first()[0]
     return lake, last
 
@@ -96,12 +98,16 @@ def test_bad_input(synth, spark):
         value.run(lake, _params(eval_cutoff=str(START)))
     with pytest.raises(BadInputError, match="runs past"):
         value.run(lake, _params(eval_cutoff=str(last - dt.timedelta(days=30))))
-    with pytest.raises(RuntimeError, match="data-quality"):
-        value.run(lake, _params(results_table="quality.results"))
+    # A version the gate never saw is refused by the lake's read.
+    lake.write(lake.read("silver.order_lines"), "silver.order_lines")
+    with pytest.raises(GateFailedError, match="has no data-quality result"):
+        value.run(lake, _params())
+    pass_gate(lake, "silver.order_lines")
     # Every customer bought once: nothing to learn the purchase rate from.
     once = lake.read("silver.order_lines").groupBy(C.CUSTOMER_ID).agg(F.min(C.DATE).alias(C.DATE),
                                                                      F.first(C.AMOUNT).alias(C.AMOUNT))
     lake.write(once, "silver.returns")  # any catalog table will do as a scratch input
+    pass_gate(lake, "silver.returns")
     with pytest.raises(BadInputError, match="no customer has a repeat purchase"):
         value.run(lake, _params(input_table="silver.returns"))
     # Only returns (negative amounts): no purchase left, one clear error.

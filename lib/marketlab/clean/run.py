@@ -79,7 +79,8 @@ def run(lake: Lake, params: CleanParams) -> CleanResult:
             audits.append(audit)
         for name, df in zip(params.output_tables(kind), silver):
             versions[name] = lake.write(df, name)
-            silver_counts.setdefault(kind, {})[name] = lake.read(name).count()
+            # ungated: the gate has not evaluated this fresh version yet (the job runs it next)
+            silver_counts.setdefault(kind, {})[name] = lake.read_ungated(name).count()
     sources = [params.input_table(k) for k in params.tables]
     every_kind = set(params.tables) == set(get_args(Kind))
     replace = None if every_kind else "source_table IN (" + ",".join(f"'{s}'" for s in sources) + ")"

@@ -18,7 +18,8 @@ class FeaturesParams(StrictModel):
             them: they are real shipped units; forecasters may clip instead).
         order_lines_table: Silver sales read.
         returns_table: Silver returns read.
-        quality_table: Gate results the silver versions must have passed.
+        quality_table: Unused, kept for conf compatibility: the lake refuses silver versions
+            that have not passed the gate (``jobs.quality.guard_reads``).
         item_features_table: Per-item popularity, prices and return rate written.
         interactions_table: Customer x item strengths written.
         demand_daily_table: Item x warehouse x day demand written.

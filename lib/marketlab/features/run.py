@@ -1,6 +1,6 @@
 """The features stage's entry point (used by jobs/features.py, the ``gold`` fixture and the
-benchmarks): refuse silver versions the gate has not passed, build every gold feature table,
-write each in one commit.
+benchmarks): build every gold feature table, write each in one commit. The lake refuses
+silver versions the gate has not passed (:meth:`marketlab.tables.Lake.read`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from marketlab import constants as C
 from marketlab.errors import ConfError
 from marketlab.features import build
 from marketlab.features.params import FeaturesParams
-from marketlab.quality.run import require_passed
 from marketlab.tables import Lake
 
 
@@ -50,11 +49,10 @@ def run(lake: Lake, params: FeaturesParams, secret: str) -> FeaturesResult:
         secret: Pseudonymisation secret of ``customer_key`` (:func:`marketlab.privacy.resolve_secret`).
 
     Raises:
-        GateFailedError: A silver version did not pass the quality gate.
+        GateFailedError: A silver version did not pass the quality gate (raised by the lake's read).
         ConfError: ``as_of`` is not a date.
     """
     inputs = (params.order_lines_table, params.returns_table)
-    require_passed(lake, list(inputs), params.quality_table)
     sales, returns = lake.read(params.order_lines_table).cache(), lake.read(params.returns_table).cache()
     built_from = ",".join(f"{t}@v{lake.reads[t]}" for t in inputs)
     if params.as_of:

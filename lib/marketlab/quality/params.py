@@ -59,10 +59,16 @@ class QualityParams(StrictModel):
 
     Attributes:
         results_table: Catalog name of the results table.
-        expectations: Catalog table name -> its expectations.
+        expectations: Catalog table name -> its expectations. These tables are the *gated*
+            ones: every read of one (:meth:`marketlab.tables.Lake.read`) is refused unless
+            its version passed the gate.
+        guard_reads: Refuse reads of gated table versions that failed the gate or were
+            never evaluated (default). ``false`` is for forensics only: such reads go
+            ahead with a warning (``--set jobs.quality.guard_reads=false``).
     """
 
     results_table: str = "quality.results"
+    guard_reads: bool = True
     expectations: dict[str, list[Expectation]] = Field(default_factory=dict)
 
     @model_validator(mode="after")

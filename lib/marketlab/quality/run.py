@@ -3,16 +3,18 @@
 :func:`run` evaluates the current version of each table and merges the results into the
 results table (one commit; key: table, version, expectation, so a rerun replaces). The
 caller logs the :class:`GateResult` and then calls :meth:`GateResult.raise_if_failed`, so a
-failed gate is recorded before it stops the job. :func:`require_passed` is what a
-downstream stage calls: it refuses a table version the gate has not passed.
+failed gate is recorded before it stops the job.
+
+Downstream stages need not call anything: :meth:`marketlab.tables.Lake.read` refuses a
+version of a gated table that the gate has not passed (:func:`require_passed` makes the
+same check up front). The gate reads the versions it evaluates with
+:meth:`~marketlab.tables.Lake.read_ungated`: they have no result yet.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-
-from pyspark.sql import functions as F
 
 from marketlab.errors import GateFailedError
 from marketlab.quality.gate import Result, blocking_failures, evaluate, gate_message, results_frame
@@ -85,9 +87,10 @@ def run(lake: Lake, tables: list[str], params: QualityParams, run_id: str | None
         if version and any(e.kind == "row_count_drift" for e in exps):
             # Read the previous version first, so the version recorded for the job's lineage
             # is the checked one read next.
-            prev = lake.read(table, version - 1).count()
-        df = lake.read(table, version)
-        results += evaluate(df, table, exps, version=version, previous_rows=prev, read_ref=lake.read)
+            prev = lake.read_ungated(table, version - 1).count()
+        df = lake.read_ungated(table, version)
+        # A referenced table is one this run may have just evaluated (results are merged below).
+        results += evaluate(df, table, exps, version=version, previous_rows=prev, read_ref=lake.read_ungated)
     if not results:
         return GateResult()
     written = lake.merge(results_frame(lake.spark, results, run_id), params.results_table,
@@ -98,26 +101,22 @@ def run(lake: Lake, tables: list[str], params: QualityParams, run_id: str | None
     return GateResult(results, written)
 
 
-def require_passed(lake: Lake, tables: list[str], results_table: str = "quality.results") -> None:
-    """Refuse to read a table version that has not passed the gate.
+def require_passed(lake: Lake, tables: list[str], results_table: str | None = None) -> None:
+    """Refuse table versions that have not passed the gate (the check every ``lake.read`` of
+    a gated table makes; call it to fail before any work).
 
-    Call before reading silver tables: the check is against the version ``lake.read``
-    will pin next (the current one).
+    The check is against the version ``lake.read`` will pin next (the current one).
+
+    Args:
+        lake: The lake.
+        tables: Catalog names (tables without expectations always pass).
+        results_table: Ignored; the lake's ``jobs.quality.results_table`` is used.
 
     Raises:
         GateFailedError: No gate result for the current version, or a blocking expectation
             failed on it (named, with its offending count).
     """
-    if not lake.exists(results_table):
-        raise GateFailedError(f"no data-quality results ({results_table} missing): run the clean job first")
-    res = lake.read(results_table)
     for table in tables:
-        version = lake.version(table)
-        rows = res.where((F.col("table") == table) & (F.col("version") == version)).collect()
-        if not rows:
-            raise GateFailedError(f"{table} version {version} has no data-quality result: "
-                                  "run the clean job (gate) on it first")
-        bad = [r for r in rows if r["severity"] == "blocking" and not r["passed"]]
-        if bad:
-            raise GateFailedError(f"{table} version {version} failed the data-quality gate: " + "; ".join(
-                f"{r['expectation']} ({r['offending']} offending rows)" for r in bad))
+        problem = lake.gate_problem(table)
+        if problem is not None:
+            raise GateFailedError(problem)

@@ -14,8 +14,8 @@ class ValueParams(StrictModel):
 
     Attributes:
         input_table: Sale lines (one row per product line, amount > 0).
-        results_table: Data-quality results; the input version must have passed the gate
-            (None: no gate, for benchmarks and synthetic lakes).
+        results_table: Unused, kept for conf compatibility: the lake refuses an input
+            version that has not passed the gate (``jobs.quality.guard_reads``).
         output_table: Where the scored customers go (one slice per ``as_of``).
         as_of: Scoring date (the day after the last history used); None: the day after the
             last sale in ``input_table``.

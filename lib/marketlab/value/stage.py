@@ -134,12 +134,9 @@ def run(lake: Lake, params: ValueParams, secret: str | None = None) -> ValueResu
     Raises:
         BadInputError: Missing columns, no purchases, a cutoff or as_of outside the data, an
             empty calibration window, too few customers, a fit that fails.
-        marketlab.runtime.JobError: The input version has not passed the quality gate.
+        GateFailedError: The input version has not passed the quality gate (raised by the
+            lake's read of a gated table).
     """
-    if params.results_table:
-        from marketlab.quality.run import require_passed
-
-        require_passed(lake, [params.input_table], params.results_table)
     lines = lake.read(params.input_table)
     missing = sorted({C.CUSTOMER_ID, C.DATE, C.AMOUNT} - set(lines.columns))
     if missing:
