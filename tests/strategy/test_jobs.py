@@ -92,6 +92,7 @@ def test_closed_loop_effects_exclude_the_ope_holdout(spark, tmp_path):
     settings = make_settings(tmp_path, OVR)
     lake = Lake(spark, settings)
     lake.write(spark.createDataFrame(synthetic_campaign(2400, seed=11)), "silver.campaign_log")
+    pass_gate(lake, "silver.campaign_log")
     _job("effect").main(JobContext("effect", settings, spark, lake, argparse.Namespace()))
     _job("evaluation").main(JobContext("evaluation", settings, spark, Lake(spark, settings), argparse.Namespace()))
     held = lake.read("gold.uplift_scores").where("is_holdout").select("customer_key").distinct().count()
