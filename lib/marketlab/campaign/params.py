@@ -12,7 +12,7 @@ from datetime import date
 from pydantic import Field, model_validator
 
 from marketlab.params_base import StrictModel
-from marketlab.simulator.params import SimAction
+from marketlab.simulator.params import SimAction, default_actions
 
 
 class CampaignParams(StrictModel):
@@ -80,12 +80,7 @@ class CampaignParams(StrictModel):
     waves: int = Field(6, ge=1, le=52)
     wave_date: date | None = None
     gap_days: int = Field(30, ge=1)
-    actions: list[SimAction] = Field(default_factory=lambda: [
-        SimAction(name="no_contact", email=False),
-        SimAction(name="email"),
-        SimAction(name="email_coupon_5", coupon=0.05),
-        SimAction(name="email_coupon_10", coupon=0.10),
-    ])
+    actions: list[SimAction] = Field(default_factory=default_actions)
     margin: float = Field(0.35, gt=0.0, le=1.0)
     contact_cost: float = Field(0.10, ge=0.0)
     featured_k: int = Field(3, ge=1, le=20)

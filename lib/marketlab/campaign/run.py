@@ -36,7 +36,7 @@ from marketlab.errors import BadInputError, ConfError
 from marketlab.ingest.params import IngestParams
 from marketlab.ingest.run import run as ingest
 from marketlab.recommend.params import RecommendParams
-from marketlab.simulator import CampaignSimulator, SimAction, SimulatorParams
+from marketlab.simulator import CampaignSimulator, SimulatorParams
 from marketlab.tables import Lake
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class CampaignResult:
 def simulator_params(p: CampaignParams, sim: SimulatorParams, wave_date: dt.date) -> SimulatorParams:
     """The simulator playing this campaign: the campaign's actions and economics (stated once, here)."""
     return sim.model_copy(update={
-        "actions": [SimAction(name=a.name, email=a.email, coupon=a.coupon) for a in p.actions],
+        "actions": list(p.actions),
         "margin": p.margin, "contact_cost": p.contact_cost, "featured_k": p.featured_k, "wave_date": wave_date,
         "dynamics": sim.dynamics.model_copy(update={"gap_days": p.gap_days})})
 

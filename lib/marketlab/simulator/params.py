@@ -28,6 +28,12 @@ class SimAction(StrictModel):
     coupon: float = Field(0.0, ge=0.0, lt=1.0)
 
 
+def default_actions() -> list[SimAction]:
+    """The default action list: no contact, e-mail, e-mail with a 5 % and a 10 % coupon."""
+    return [SimAction(name="no_contact", email=False), SimAction(name="email"),
+            SimAction(name="email_coupon_5", coupon=0.05), SimAction(name="email_coupon_10", coupon=0.10)]
+
+
 class Dynamics(StrictModel):
     """Wave-to-wave dynamics (issue 26); all off by default so issue 22's figures hold.
 
@@ -94,12 +100,7 @@ class SimulatorParams(StrictModel):
     relevance_days: int = Field(28, ge=1)
     category_digits: int = Field(3, ge=1, le=5)
     featured_k: int = Field(3, ge=1, le=20)
-    actions: list[SimAction] = Field(default_factory=lambda: [
-        SimAction(name="no_contact", email=False),
-        SimAction(name="email"),
-        SimAction(name="email_coupon_5", coupon=0.05),
-        SimAction(name="email_coupon_10", coupon=0.10),
-    ])
+    actions: list[SimAction] = Field(default_factory=lambda: default_actions())
     hillstrom_visit_control: float = Field(0.1062, gt=0.0, lt=1.0)
     hillstrom_visit_lift: float = Field(0.0766, ge=0.0, lt=1.0)
     hillstrom_conversion_control: float = Field(0.0057, gt=0.0, lt=1.0)
