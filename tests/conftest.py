@@ -38,18 +38,48 @@ STARTS_SPARK: tuple[str, ...] = (
 )
 
 
+# `make test` runs the suite on two pytest-xdist workers (``--dist loadgroup``). Each worker
+# has its own session, so a session fixture is built once per worker that uses it: the tests
+# of one costly session fixture share a group (one worker builds it), every other test is
+# grouped by its module (module fixtures are built once). The costliest groups go first.
+PIPELINE_FIXTURES = ("pipeline_lake",)  # the whole pipeline on the real data (~9 min)
+SILVER_FIXTURES = ("ingested", "silver", "gold")  # ingest -> clean -> features on the real data
+# Modules that build the marketlab wheel (setuptools' build/ folder is shared) and start JVMs
+# of their own (the loopback cluster).
+WHEEL_MODULES = ("tests/cluster/", "tests/infra/test_submit.py")
+
+
+def _group(item) -> tuple[int, str]:
+    """``(rank, xdist group)`` of a test; groups are scheduled by rank, the costliest first."""
+    names = set(getattr(item, "fixturenames", ()))
+    if names & set(PIPELINE_FIXTURES):
+        return 0, "pipeline"
+    if item.nodeid.startswith(WHEEL_MODULES):
+        return 1, "wheel"
+    if names & set(SILVER_FIXTURES):
+        return 2, "silver"
+    return 3, item.nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(config, items):
-    """Mark every test that needs a Spark session or starts heavy processes ``spark``.
+    """Mark every test that needs a Spark session or starts heavy processes ``spark``, and
+    give every test its xdist group (see :func:`_group`).
 
     ``pytest -m "not spark"`` is then the unit tier: pure-Python tests only. A test needs
     Spark when its fixture closure holds ``spark`` (directly or through any fixture built on
     it: ``lake``, ``silver``, ``pipeline_lake``, ...), when it is a ``cluster`` test, or when
     it is listed in :data:`STARTS_SPARK`.
     """
+    groups = {}
     for item in items:
         if ("spark" in getattr(item, "fixturenames", ()) or item.get_closest_marker("cluster")
                 or item.nodeid.startswith(STARTS_SPARK)):
             item.add_marker(pytest.mark.spark)
+        groups[item.nodeid] = _group(item)
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid][1]))
+    # Stable: within a group, and among modules, the collection order stays.
+    items.sort(key=lambda it: groups[it.nodeid][0])
 
 
 @pytest.fixture(scope="session")

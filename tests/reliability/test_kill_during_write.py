@@ -27,7 +27,8 @@ from conftest import ROOT
 from marketlab.config import load_settings
 from marketlab.pipeline import stage
 from marketlab.pipeline_runner import run_pipeline
-from marketlab.tables import Lake
+from marketlab.errors import GateFailedError
+from marketlab.tables import Lake, gated_tables
 
 CONF = str(ROOT / "conf" / "test.yaml")
 
@@ -119,12 +120,18 @@ def test_sigkill_mid_write_keeps_versions_and_rerun_is_identical(spark, pipeline
     assert killed["new_files"] > 0 and not killed["committed"]
 
     # Every output is at a committed version: the target at its old one, and each table
-    # reads back exactly the uninterrupted run's rows.
+    # reads back exactly the uninterrupted run's rows. Read past the gate: a silver table
+    # the killed clean rewrote before its gate ran has no quality result yet, and is
+    # refused to every job (asserted below) until the rerun gates it.
     fresh = Lake(spark, settings)
     assert fresh.version(target) == versions[target]
     for t in outputs:
         assert fresh.version(t) >= versions[t]
-        assert _fingerprint(_current(t, fresh.read(t))) == reference[t], t
+        assert _fingerprint(_current(t, fresh.read_ungated(t))) == reference[t], t
+    ungated = [t for t in gated_tables(settings) if t in outputs and fresh.gate_problem(t, fresh.version(t))]
+    for t in ungated:
+        with pytest.raises(GateFailedError, match="no data-quality result"):
+            fresh.read(t)
 
     # Rerun the stage (forced: with every output still at its old version the runner
     # would rightly call it up to date).
