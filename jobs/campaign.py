@@ -23,7 +23,8 @@ def main(ctx: JobContext) -> dict:
     checkpoint_dir = s.resolve(s.lake_root).rstrip("/") + "/" + s.jobs.recommend.checkpoint_subdir
     with job_run(s, "campaign", ctx.lake, params={"campaign": p.model_dump(mode="json")}):
         mlflow.set_tag("marketlab.run_kind", "effect_evaluation")
-        res = run(ctx.lake, p, s.jobs.recommend, s.jobs.simulator, privacy.resolve_secret(s), checkpoint_dir)
+        res = run(ctx.lake, p, s.jobs.recommend, s.jobs.simulator, privacy.resolve_secret(s), checkpoint_dir,
+                  s.jobs.value)
         log_campaign_run(res)
     print(summary_line(res, p.waves_table))
     return {"waves": len(res.waves), "coverage": res.coverage}

@@ -44,6 +44,7 @@ STARTS_SPARK: tuple[str, ...] = (
 # grouped by its module (module fixtures are built once). The costliest groups go first.
 PIPELINE_FIXTURES = ("pipeline_lake",)  # the whole pipeline on the real data (~9 min)
 SILVER_FIXTURES = ("ingested", "silver", "gold")  # ingest -> clean -> features on the real data
+SMALL_LAKE_FIXTURES = ("small_lake",)  # the report's synthetic lake (tests/report, tests/notebooks)
 # Modules that build the marketlab wheel (setuptools' build/ folder is shared) and start JVMs
 # of their own (the loopback cluster).
 WHEEL_MODULES = ("tests/cluster/", "tests/infra/test_submit.py")
@@ -58,7 +59,9 @@ def _group(item) -> tuple[int, str]:
         return 1, "wheel"
     if names & set(SILVER_FIXTURES):
         return 2, "silver"
-    return 3, item.nodeid.split("::", 1)[0]
+    if names & set(SMALL_LAKE_FIXTURES):
+        return 3, "small_lake"
+    return 4, item.nodeid.split("::", 1)[0]
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids

@@ -90,15 +90,16 @@ STAGES: tuple[Stage, ...] = (
            "silver.campaign_responses", "silver.campaign_response_rejects", "gold.campaign_results",
            "gold.campaign_plans"),
           expected_s=240, description="the shop's campaign waves: plan, send, ingest responses, measure vs predicted",
-          params=("campaign", "recommend", "simulator"), optional=("gold.inventory_plan",)),
+          params=("campaign", "recommend", "simulator", "value"), optional=("gold.inventory_plan",)),
     Stage("report", ("ops.ingest_log", "quality.results", "silver._audit", "silver.order_lines", "silver.campaign_log",
                      "gold.customer_features",
                      "gold.segment_profiles", "gold.purchase_intent", "gold.recommendations", "gold.demand_daily",
                      "gold.forecasts", "gold.forecast_backtest", "gold.inventory_plan", "gold.inventory_status",
                      "gold.uplift_scores", "gold.campaign_evaluations", "gold.strategy_summary",
-                     "gold.customer_value", "gold.campaign_results", "gold.campaign_plans"), (),
+                     "gold.customer_value", "gold.campaign_results", "gold.campaign_plans", "gold.campaign_waves",
+                     "gold.segments", "gold.item_features"), (),
           expected_s=20, description="self-contained HTML report", params=("report", "effect", "recommend", "value"),
-          optional=("gold.campaign_results", "gold.campaign_plans")),
+          optional=("gold.campaign_results", "gold.campaign_plans", "gold.campaign_waves")),
 )
 
 

@@ -54,3 +54,21 @@ def test_poisson_weights_have_mean_and_variance_one():
     w = rm.poisson_weights(np.arange(200000, dtype=np.uint64) * 7919, 2, 5)
     assert w.mean() == pytest.approx(1.0, abs=0.01) and w.var() == pytest.approx(1.0, abs=0.02)
     np.testing.assert_array_equal(w, rm.poisson_weights(np.arange(200000, dtype=np.uint64) * 7919, 2, 5))
+
+
+def test_clv_weight_adds_its_term_to_the_objective_not_to_the_measured_profit(spark):
+    pdf = _log(3000, seed=4)
+    m = rm.fit(spark.createDataFrame(pdf), ACTS, ["x1", "x2"], bags=3, ridge=1.0, ridge_effect=5.0, seed=1)
+    rng = np.random.default_rng(5)
+    cust = spark.createDataFrame(pd.DataFrame({"customer_key": [f"k{i}" for i in range(50)],
+                                               "x1": rng.normal(size=50), "x2": rng.normal(size=50),
+                                               "delta_clv": rng.gamma(2.0, 40.0, 50)}))
+    args = (m, ACTS, {"no_contact": 0.0, "email": 0.0}, 0.3, 1.0, "no_contact")  # a costly e-mail
+    plain = rm.score(cust, *args).toPandas().set_index("customer_key").sort_index()
+    with_clv = rm.score(cust, *args, clv_weight=0.5).toPandas().set_index("customer_key").sort_index()
+    dclv = cust.toPandas().set_index("customer_key").sort_index()["delta_clv"]
+    np.testing.assert_allclose(with_clv["inc_email"], plain["inc_email"] + 0.5 * plain["dp_email"] * dclv)
+    np.testing.assert_allclose(np.stack(with_clv["bags_email"]), np.stack(plain["bags_email"]))
+    assert (with_clv["inc_no_contact"] == 0).all()
+    # The weight changes decisions: customers worth an e-mail only for their future value.
+    assert ((with_clv["inc_email"] > 0) & (plain["inc_email"] <= 0)).sum() >= 10

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 
 from marketlab import constants as C
 from marketlab.config import load_settings
+from marketlab.errors import ConfError
 from marketlab.tables import Lake
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -92,11 +93,14 @@ def test_a_hand_written_response_export_loads_by_conf_only(spark, pipeline_lake,
         *[o for o in overrides if not o.startswith("lake_root=")], f"lake_root={copy}",
         f"sources.shop_campaign.path={folder}", "sources.shop_campaign.columns=" + str(mapping).replace("'", '"'),
         "sources.shop_campaign.timestamp_format=dd/MM/yyyy HH:mm",
-        "jobs.campaign.simulate=false", "jobs.campaign.waves_table=gold.campaign_waves"])
+        "jobs.campaign.simulate=false", "jobs.campaign.waves_table=gold.campaign_waves",
+        "jobs.campaign.clv_weight=1.0"])  # the next wave's objective counts each order's ΔCLV
     lake = Lake(spark, st)
     # Only wave 0 happened on this platform.
     lake.write(lake.read(p.waves_table).where("wave = 0"), p.waves_table)
-    res = run(lake, st.jobs.campaign, st.jobs.recommend, st.jobs.simulator, resolve_secret(st))
+    with pytest.raises(ConfError, match="clv_weight > 0 needs the value parameters"):
+        run(lake, st.jobs.campaign, st.jobs.recommend, st.jobs.simulator, resolve_secret(st))
+    res = run(lake, st.jobs.campaign, st.jobs.recommend, st.jobs.simulator, resolve_secret(st), value=st.jobs.value)
     bronze = lake.read("bronze.campaign_responses").count()
     rejects = {r[C.REASON]: r["count"] for r in lake.read(p.rejects_table).groupBy(C.REASON).count().collect()}
     assert bronze == len(w0) + 3

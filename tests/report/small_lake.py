@@ -12,6 +12,7 @@ tests/notebooks).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,10 @@ SCHEMAS = {
     "gold.inventory_status": "scenario string, warehouse string, status string, message string, objective double, solve_seconds double, iterations int, n_items int, n_vars int, n_constraints int, slack_capacity double, slack_budget double, slack_fill_rate double, cost_ordering double, cost_holding double, cost_shortage double, cost_safety double, planned_fill_rate double, demand_total double, actual_total double, realized_fill_rate double, realized_cycle_service double, realized_cost double, forecast_source string",
     "gold.uplift_scores": "customer_key string, action string, outcome string, uplift double, effect_low double, effect_high double, mu_control double, learner string, model_version string, is_holdout boolean, scored_at timestamp",
     "gold.campaign_evaluations": "campaign string, arm string, control_arm string, metric string, segment string, segment_column string, segment_value string, effect double, ci_low double, ci_high double, p_value double, p_adjusted double, significant boolean, value_treated double, value_control double, relative_lift double, test string, n_treated bigint, n_control bigint, cost_per_contact double, campaign_cost double, margin_rate double, alpha double, correction string, srm_p_value double, srm_mismatch boolean, run_id string, evaluated_at timestamp",
+    "gold.item_features": "item_id string, description string, n_orders bigint, n_customers bigint, units bigint, revenue double, price_mean double, price_median double, first_sold date, last_sold date, returned_units bigint, return_rate double",
+    "gold.campaign_waves": "campaign_id string, wave int, design string, customer_key string, arm string, greedy string, holdout boolean, propensity double, p_none double, holdout_fraction double, featured_items string, coupon_level double, sent_at timestamp, predicted_gain double",
+    "gold.campaign_results": "campaign_id string, wave bigint, arm string, design string, n_treated bigint, n_control bigint, measured double, measured_low double, measured_high double, p_value double, order_lift double, status string, predicted double, predicted_low double, predicted_high double, covered boolean",
+    "gold.campaign_plans": "wave bigint, campaign_id string, policy string, predicted double, predicted_low double, predicted_high double, roi double, roi_low double, roi_high double, true double",
     "gold.strategy_summary": "segment string, action string, customers bigint, expected_profit double, mean_predicted_uplift double, segment_customers bigint, share_of_segment double, segment_cap double, outcome string",
 }
 
@@ -278,6 +283,68 @@ def campaign(rng: np.random.Generator) -> pd.DataFrame:
                          "conversion": conversion, "spend": spend})
 
 
+def item_features() -> pd.DataFrame:
+    """The 12 items of the order lines, with descriptions (the campaign section shows them)."""
+    return pd.DataFrame({"item_id": [f"2{i:04d}" for i in range(12)],
+                         "description": [f"THING NUMBER {i}" for i in range(12)], "n_orders": 10, "units": 50})
+
+
+#: Shop campaign: 3 waves over the 150 segmented customers; arms and the policies of gold.campaign_plans.
+CAMPAIGN_ARMS = ("no_contact", "email", "email_coupon_5")
+CAMPAIGN_WAVES = 3
+
+
+def campaign_waves(rng: np.random.Generator) -> pd.DataFrame:
+    """One row per customer x wave; wave 0 randomized, later ones targeted with a 10 % holdout of e-mails."""
+    rows = []
+    for w in range(CAMPAIGN_WAVES):
+        for i in range(150):
+            arm = CAMPAIGN_ARMS[rng.integers(0, 3)] if w == 0 else ("email" if i % 3 else "no_contact")
+            email = arm != "no_contact"
+            # Featured items follow the customer's segment (keys c0000.. are segmented by monetary).
+            items = ";".join(f"2{(i % 4 + r) % 12:04d}" for r in range(3)) if email else ""
+            rows.append({"campaign_id": f"shop_w{w}", "wave": w, "design": "randomized" if w == 0 else "targeted",
+                         "customer_key": f"c{i:04d}", "arm": arm, "greedy": arm,
+                         "holdout": bool(w > 0 and email and i % 10 == 1), "propensity": 1 / 3 if w == 0 else 0.9,
+                         "featured_items": items, "coupon_level": 0.05 if arm == "email_coupon_5" else 0.0,
+                         "sent_at": pd.Timestamp("2011-11-01 09:00") + pd.Timedelta(days=30 * w),
+                         "predicted_gain": 0.0 if w == 0 else float(rng.normal(1.0, 0.5))})
+    return pd.DataFrame(rows)
+
+
+def campaign_results() -> pd.DataFrame:
+    """Per wave x e-mail arm: measured effect (Welch CI) and, for targeted waves, the predicted interval."""
+    rows = []
+    for w in range(CAMPAIGN_WAVES):
+        for j, arm in enumerate(CAMPAIGN_ARMS[1:]):
+            measured = 0.8 - 0.6 * j + 0.1 * w
+            pred = (math.nan,) * 3 if w == 0 else (0.7 - 0.5 * j, -1.0, 2.5 - j)
+            rows.append({"campaign_id": f"shop_w{w}", "wave": w, "arm": arm,
+                         "design": "randomized" if w == 0 else "targeted", "n_treated": 45, "n_control": 50,
+                         "measured": measured, "measured_low": measured - 1.5, "measured_high": measured + 1.5,
+                         "p_value": 0.4, "order_lift": 0.02, "status": "ok", "predicted": pred[0],
+                         "predicted_low": pred[1], "predicted_high": pred[2],
+                         "covered": bool(w > 0 and pred[1] <= measured <= pred[2])})
+    return pd.DataFrame(rows)
+
+
+#: True profit per policy and wave (simulator): strategy improving towards the oracle.
+CAMPAIGN_TRUE = {"strategy": (40.0, 70.0), "oracle": (120.0, 120.0), "random": (-30.0, -25.0),
+                 "all_email": (60.0, 60.0), "all_no_contact": (0.0, 0.0)}
+
+
+def campaign_plans() -> pd.DataFrame:
+    rows = []
+    for w in range(1, CAMPAIGN_WAVES):
+        for policy, true in CAMPAIGN_TRUE.items():
+            pred = (true[w - 1] + 5, true[w - 1] - 40, true[w - 1] + 50) if policy in ("strategy", "all_email") \
+                else ((0.0, 0.0, 0.0) if policy == "all_no_contact" else (math.nan,) * 3)
+            rows.append({"wave": w, "campaign_id": f"shop_w{w}", "policy": policy, "predicted": pred[0],
+                         "predicted_low": pred[1], "predicted_high": pred[2], "roi": 2.0, "roi_low": 1.0,
+                         "roi_high": 3.0, "true": true[w - 1]})
+    return pd.DataFrame(rows)
+
+
 def uplift_scores(spark: SparkSession, camp: DataFrame, rng: np.random.Generator) -> DataFrame:
     """Scores that rank recent customers first (the synthetic campaign's true effect)."""
     base = camp.select("customer_id", "recency").toPandas()
@@ -451,7 +518,9 @@ def build_small_lake(spark: SparkSession, root: Path, seed: int = 7) -> SmallLak
         "gold.recommendations": recommendations(), "gold.demand_daily": demand, "gold.forecasts": fc,
         "gold.forecast_backtest": bt, "gold.inventory_plan": plan, "gold.inventory_status": status,
         "silver.campaign_log": camp_pd, "gold.campaign_evaluations": evaluations(),
-        "gold.strategy_summary": strategy_summary(),
+        "gold.strategy_summary": strategy_summary(), "gold.item_features": item_features(),
+        "gold.campaign_waves": campaign_waves(rng), "gold.campaign_results": campaign_results(),
+        "gold.campaign_plans": campaign_plans(),
     }
     # independent Delta commits: submitted from a few threads (mostly commit latency, not compute)
     from concurrent.futures import ThreadPoolExecutor

@@ -123,6 +123,7 @@ def test_ope_and_effect_and_accounting_parsing():
     lambda u: S.uplift_section(u, u),
     lambda u: S.ab_section(u),
     lambda u: S.strategy_section(u, u),
+    lambda u: S.campaign_section(u, u, u),
     lambda u: S.importance_section(u, u),
 ])
 def test_every_section_renders_missing_inputs_as_a_note(build):
@@ -222,3 +223,26 @@ def test_segments_section_without_value_tiers_notes_it():
     with_value = prof.assign(mean_clv=[10.0, 20.0], n_valued=[3, 4], value_tier_mix=[{"top": 1, "low": 2}, {"low": 4}])
     html = "".join(S.segments_section(with_value, Unavailable("no run"), tier_order=("top", "low")).blocks)
     assert "value tier mix per segment" in html and "<th>tier top</th><th>tier low</th>" in html
+
+
+def test_campaign_regret_table_and_production_plans_without_truth():
+    plans = pd.DataFrame([
+        {"wave": 1, "policy": "strategy", "predicted": 10.0, "predicted_low": 0.0, "predicted_high": 20.0, "roi": 1.5,
+         "true": 40.0},
+        {"wave": 1, "policy": "oracle", "predicted": np.nan, "predicted_low": np.nan, "predicted_high": np.nan,
+         "roi": np.nan, "true": 100.0},
+        {"wave": 1, "policy": "all_email", "predicted": 5.0, "predicted_low": 0.0, "predicted_high": 9.0, "roi": 1.0,
+         "true": 60.0},
+        {"wave": 1, "policy": "all_coupon", "predicted": 5.0, "predicted_low": 0.0, "predicted_high": 9.0, "roi": 1.0,
+         "true": -20.0},
+    ])
+    reg = S._regret_table(plans).iloc[0]
+    assert reg["true_best_single"] == 60.0 and reg["regret"] == 60.0
+    assert reg["gap_closed"] == pytest.approx((40 - 60) / (100 - 60))
+    assert reg["strategy_predicted_low"] == 0.0 and np.isnan(reg["true_random"])
+    # Production: no ground truth, so no true curve and no regret plot, only the predictions.
+    prod = S.campaign_section(plans.assign(true=np.nan), Unavailable("table gold.campaign_results does not exist"),
+                              Unavailable("no waves"))
+    html = "".join(prod.blocks)
+    assert "no ground truth" in html and html.count("<img") == 1
+    assert "measured effects: not available: table gold.campaign_results does not exist" in html

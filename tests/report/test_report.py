@@ -116,6 +116,32 @@ def test_value_section_numbers_match_the_lake(report, spark, small_lake):
     assert "(value as of 2011-12-10)" in seg
 
 
+def test_campaign_section_numbers_match_the_lake(report, spark, small_lake):
+    """Regret per wave from the plans' true profits; coverage of the results; featured products per segment by pandas."""
+    from report.small_lake import CAMPAIGN_TRUE
+
+    sec = _section_html(report.path.read_text(), "campaign")
+    assert sec.count("<img") == 2  # profit per wave + regret curve, predicted vs measured per cell
+    for w in (1, 2):  # regret = oracle - strategy, true
+        assert f'<td class="num">{CAMPAIGN_TRUE["oracle"][w - 1] - CAMPAIGN_TRUE["strategy"][w - 1]:g}</td>' in sec
+    lake = Lake(spark, small_lake.settings)
+    res = lake.read("gold.campaign_results").toPandas()
+    pred = res[res["predicted"].notna()]
+    assert f"{int(pred['covered'].sum())} of {len(pred)} predicted intervals cover the measured effect" in sec
+    waves = lake.read("gold.campaign_waves").toPandas()
+    last = waves[(waves.wave == waves.wave.max()) & ~waves.holdout & (waves.featured_items != "")]
+    seg = lake.read("gold.segments").toPandas().set_index("customer_key")["segment_name"]
+    items = last.assign(item_id=last.featured_items.str.split(";")).explode("item_id")
+    items["segment_name"] = items["customer_key"].map(seg)
+    counts = items.groupby(["segment_name", "item_id"]).size().rename("emails").reset_index()
+    top = counts.sort_values(["segment_name", "emails", "item_id"], ascending=[True, False, True]) \
+        .groupby("segment_name").head(small_lake.settings.jobs.report.featured_per_segment)
+    shown = re.findall(r'<tr><td class="txt">([a-z_]+)</td><td class="num">(\d+)</td><td class="txt">(2\d{4})</td>'
+                       r'<td class="txt">THING NUMBER \d+</td><td class="num">(\d+)</td>', sec)
+    assert [(s, i, int(n)) for s, _, i, n in shown] == list(top.itertuples(index=False, name=None))
+    assert "in wave 2" in sec
+
+
 def test_histogram_bins_integers_exactly(spark):
     df = spark.createDataFrame([(v,) for v in [1, 1, 2, 3, 3, 3, 10]], "q int")
     h = histogram(df, "q", bins=40, label="q")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
@@ -15,6 +16,7 @@ from marketlab.errors import BadInputError, GateFailedError
 from marketlab.tables import Lake
 from marketlab.value import models as M
 from marketlab.value.params import ValueParams
+from marketlab.value.stage import delta_clv
 from marketlab.value.synthetic import LINES_SCHEMA, simulate_block
 
 TRUE_BG = M.BGNBD(r=0.6, alpha=12.0, a=0.8, b=3.0)
@@ -114,3 +116,19 @@ def test_bad_input(synth, spark):
     lake.write(once.withColumn(C.AMOUNT, -F.col(C.AMOUNT)), "silver.adjustments")
     with pytest.raises(BadInputError, match="no customer purchase with a positive amount"):
         value.run(lake, _params(input_table="silver.adjustments"))
+
+
+def test_delta_clv_sees_only_the_history_before_the_as_of(synth):
+    lake, last = synth
+    lines = lake.read("silver.order_lines")
+    as_of = START + dt.timedelta(days=200)
+    params = _params()
+    got, fit = delta_clv(lines, as_of, params)
+    before, fit_before = delta_clv(lines.where(F.col(C.DATE) < F.lit(as_of)), as_of, params)
+    assert fit == fit_before  # no later order reaches the fit
+    a = got.toPandas().set_index(C.CUSTOMER_ID).sort_index()
+    b = before.toPandas().set_index(C.CUSTOMER_ID).sort_index()
+    pd.testing.assert_frame_equal(a, b)
+    first_buy = lines.groupBy(C.CUSTOMER_ID).agg(F.min(C.DATE).alias("d")).where(F.col("d") < F.lit(as_of)).count()
+    assert len(a) == first_buy
+    assert (a["delta_clv"] > 0).mean() > 0.9

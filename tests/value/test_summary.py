@@ -93,3 +93,19 @@ def test_spark_scoring_equals_driver_numpy(spark):
     np.testing.assert_allclose(got[S.CLV], M.discounted_clv(bg, gg, x, t_x, T, mx, 52, 4, 0.01, 0.5))
     np.testing.assert_allclose(got[f"{S.EXP_PURCHASES}_13"], M.expected_purchases(bg, 13, x, t_x, T))
     assert (got[S.CLV] < got[S.EXP_SPEND]).all()
+
+
+def test_delta_clv_is_the_clv_of_one_more_purchase_on_the_last_day(spark):
+    bg, gg = M.BGNBD(0.24, 4.4, 0.79, 2.4), M.GammaGamma(6.25, 3.74, 15.44)
+    # Two customers alike but for recency (lapsed / recent), one single-purchase customer.
+    pdf = pd.DataFrame({C.CUSTOMER_ID: [1, 2, 3], S.FREQUENCY: [5.0, 5.0, 0.0], S.RECENCY: [5.0, 59.0, 0.0],
+                        S.AGE: [60.0, 60.0, 30.0], S.MONETARY: [20.0, 20.0, 0.0], S.MEAN_VALUE: [20.0, 20.0, 12.0]})
+    got = S.delta_clv(spark.createDataFrame(pdf), bg, gg, 52, 4, 0.01, 0.5).toPandas().sort_values(C.CUSTOMER_ID)
+    x, t_x, T, mx, v = (pdf[c].to_numpy(float) for c in (S.FREQUENCY, S.RECENCY, S.AGE, S.MONETARY, S.MEAN_VALUE))
+    now = M.discounted_clv(bg, gg, x, t_x, T, mx, 52, 4, 0.01, 0.5)
+    after = M.discounted_clv(bg, gg, x + 1, T, T, (mx * x + v) / (x + 1), 52, 4, 0.01, 0.5)
+    np.testing.assert_allclose(got[S.CLV], now)
+    np.testing.assert_allclose(got[S.DELTA_CLV], after - now)
+    d = got.set_index(C.CUSTOMER_ID)[S.DELTA_CLV]
+    # A purchase revives the lapsed customer (P(alive) jumps); the recent one was alive already.
+    assert d[1] > d[2] > 0 and d[3] > 0

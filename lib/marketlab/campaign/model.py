@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 
 from marketlab import constants as C
 from marketlab.errors import BadInputError
+from marketlab.value.summary import DELTA_CLV
 
 ORDER = "__order__"
 SPEND = "__spend__"
@@ -242,24 +243,31 @@ def _spend_residual(train: DataFrame, features: list[str], mean: np.ndarray, sca
 
 
 def score(customers: DataFrame, model: ResponseModel, actions: list[str], coupon: dict[str, float],
-          margin: float, contact_cost: float, no_contact: str, keep: list[str] | None = None) -> DataFrame:
+          margin: float, contact_cost: float, no_contact: str, keep: list[str] | None = None,
+          clv_weight: float = 0.0, clv_col: str = DELTA_CLV) -> DataFrame:
     """Predicted incremental profit of every action for every customer, per bag and on average.
 
     Args:
-        customers: One row per customer with ``model.features``.
+        customers: One row per customer with ``model.features`` (and ``clv_col`` when
+            ``clv_weight`` > 0).
         model: Fitted response models.
         actions / coupon / margin / contact_cost / no_contact: The action list and the economics.
         keep: Columns of ``customers`` carried through (default: ``customer_key``).
+        clv_weight: Weight of the customer's ΔCLV (``clv_col``: the CLV one more purchase
+            adds; :func:`marketlab.value.stage.delta_clv`) in the value of an incremental
+            order. 0: one wave's profit only.
 
     Returns:
-        ``keep`` columns plus, per action ``a``: ``inc_<a>`` (mean over bags of the
-        incremental profit against no contact), ``bags_<a>`` (array, one per bag),
-        ``dp_<a>`` (incremental order probability), ``cost_<a>`` (contact plus expected
-        coupon cost).
+        ``keep`` columns plus, per action ``a``: ``inc_<a>`` (the objective: mean over bags
+        of the incremental profit against no contact, plus ``clv_weight`` x ``dp_<a>`` x
+        ΔCLV), ``bags_<a>`` (array, one per bag, of the wave's incremental profit alone:
+        what the wave's A/B test measures), ``dp_<a>`` (incremental order probability),
+        ``cost_<a>`` (contact plus expected coupon cost).
     """
     keep = keep or [C.CUSTOMER_KEY]
     schema = ", ".join([*(f"`{c}` {customers.schema[c].dataType.simpleString()}" for c in keep),
                         *(f"inc_{a} double, bags_{a} array<double>, dp_{a} double, cost_{a} double" for a in actions)])
+    extra = [clv_col] if clv_weight > 0 and clv_col not in keep else []
 
     def run(batches):
         for pdf in batches:
@@ -267,15 +275,17 @@ def score(customers: DataFrame, model: ResponseModel, actions: list[str], coupon
             m = np.exp(x @ model.spend.T + model.spend_sigma2 / 2)  # (n, bags)
             p = {a: model.p_order(x, a) for a in actions}
             base = p[no_contact] * m * margin
+            future = clv_weight * pdf[clv_col].to_numpy(float) if clv_weight > 0 else 0.0
             out = {c: pdf[c] for c in keep}
             for a in actions:
                 email = a != no_contact
                 prof = p[a] * m * (margin - coupon[a]) - (contact_cost if email else 0.0)
                 inc = prof - base
-                out[f"inc_{a}"] = inc.mean(axis=1)
+                dp = (p[a] - p[no_contact]).mean(axis=1)
+                out[f"inc_{a}"] = inc.mean(axis=1) + dp * future
                 out[f"bags_{a}"] = list(inc)
-                out[f"dp_{a}"] = (p[a] - p[no_contact]).mean(axis=1)
+                out[f"dp_{a}"] = dp
                 out[f"cost_{a}"] = (p[a] * m * coupon[a]).mean(axis=1) + (contact_cost if email else 0.0)
             yield pd.DataFrame(out)
 
-    return customers.select(*keep, *model.features).mapInPandas(run, schema)
+    return customers.select(*keep, *extra, *model.features).mapInPandas(run, schema)

@@ -12,7 +12,7 @@ from datetime import date
 from pydantic import Field, model_validator
 
 from marketlab.params_base import StrictModel
-from marketlab.simulator.params import SimAction, default_actions
+from marketlab.simulator.params import SimAction, check_actions, default_actions
 
 
 class CampaignParams(StrictModel):
@@ -50,6 +50,12 @@ class CampaignParams(StrictModel):
             propensity), so later models can learn every arm.
         max_contacts_fraction: Contact budget as a share of the active customers.
         max_cost: Budget of contact plus expected coupon cost per wave (null: none).
+        clv_weight: Weight of the change in customer lifetime value in the objective: an
+            incremental order is worth its margin in the wave plus ``clv_weight`` x the
+            ΔCLV one more purchase adds (BG/NBD + Gamma-Gamma fitted on the history before
+            the wave date, ``jobs.value`` horizon and discounting, this margin; see
+            docs/CAMPAIGN.md). 0: one wave's profit only. The wave's A/B test measures the
+            wave's profit either way.
         ridge: L2 penalty of the response models' inputs (per standardised feature).
         ridge_effect: Grid of L2 penalties of the action x input interactions (the
             heterogeneity of the effects; a wave of a few thousand customers supports little
@@ -90,6 +96,7 @@ class CampaignParams(StrictModel):
     explore: float = Field(0.10, ge=0.0, le=1.0)
     max_contacts_fraction: float = Field(1.0, gt=0.0, le=1.0)
     max_cost: float | None = Field(None, gt=0.0)
+    clv_weight: float = Field(0.0, ge=0.0, le=10.0)
     ridge: float = Field(10.0, ge=0.0)
     ridge_effect: list[float] = Field(default_factory=lambda: [100.0, 1000.0, 10000.0, 1e6], min_length=1)
     max_weight: float = Field(20.0, ge=1.0)
@@ -101,15 +108,7 @@ class CampaignParams(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> "CampaignParams":
-        names = [a.name for a in self.actions]
-        if len(set(names)) != len(names):
-            raise ValueError(f"actions: names must be unique, got {names}")
-        if sum(not a.email for a in self.actions) != 1:
-            raise ValueError("actions: exactly one action must be no contact (email: false)")
-        if any(not a.email and a.coupon > 0 for a in self.actions):
-            raise ValueError("actions: a coupon needs an e-mail")
-        if any(a.coupon >= self.margin for a in self.actions):
-            raise ValueError(f"actions: coupon levels must be below the margin {self.margin}")
+        check_actions(self.actions, self.margin)
         if self.candidates < self.featured_k:
             raise ValueError(f"candidates ({self.candidates}) must be >= featured_k ({self.featured_k})")
         return self

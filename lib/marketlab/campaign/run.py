@@ -38,6 +38,9 @@ from marketlab.ingest.run import run as ingest
 from marketlab.recommend.params import RecommendParams
 from marketlab.simulator import CampaignSimulator, SimulatorParams
 from marketlab.tables import Lake
+from marketlab.value.params import ValueParams
+from marketlab.value.stage import delta_clv
+from marketlab.value.summary import DELTA_CLV
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +114,7 @@ def simulator_params(p: CampaignParams, sim: SimulatorParams, wave_date: dt.date
         "dynamics": sim.dynamics.model_copy(update={"gap_days": p.gap_days})})
 
 
-def _training(lake: Lake, p: CampaignParams, customers: DataFrame, responses: DataFrame) -> DataFrame:
+def _training(p: CampaignParams, customers: DataFrame, responses: DataFrame) -> DataFrame:
     waves = [r[0] for r in responses.select("wave").distinct().collect()]
     hist = feat.history_features(responses, waves)
     x = responses.select("wave", C.CUSTOMER_KEY, "treatment", "ordered", "revenue", "profit", "p_realised")
@@ -171,7 +174,7 @@ def _interval(x: np.ndarray, level: float) -> tuple[float, float, float]:
 
 
 def run(lake: Lake, p: CampaignParams, rec: RecommendParams, sim: SimulatorParams, secret: str,
-        checkpoint_dir: str | None = None) -> CampaignResult:
+        checkpoint_dir: str | None = None, value: ValueParams | None = None) -> CampaignResult:
     """Play the campaign's waves (simulation) or plan the next one (production).
 
     Args:
@@ -181,9 +184,10 @@ def run(lake: Lake, p: CampaignParams, rec: RecommendParams, sim: SimulatorParam
         sim: Simulator parameters (ground truth of the demo; used only with ``p.simulate``).
         secret: Pseudonymisation secret.
         checkpoint_dir: ALS checkpoint folder.
+        value: Value parameters (the ΔCLV model; needed when ``p.clv_weight`` > 0).
 
     Raises:
-        ConfError: The responses source is not configured.
+        ConfError: The responses source is not configured, or ``clv_weight`` > 0 without ``value``.
         BadInputError: No customers before the wave date, or a response file that fails.
     """
     spec = lake.settings.sources.get(p.responses_source)
@@ -191,7 +195,15 @@ def run(lake: Lake, p: CampaignParams, rec: RecommendParams, sim: SimulatorParam
         raise ConfError(f"jobs.campaign.responses_source: no source '{p.responses_source}' in conf sources")
     sales, returns = lake.read(p.order_lines_table), lake.read(p.returns_table)
     wave_date = p.wave_date or sim.wave_date
-    customers = feat.customer_frame(sales, returns, wave_date, secret).cache()
+    customers = feat.customer_frame(sales, returns, wave_date, secret)
+    if p.clv_weight > 0:
+        if value is None:
+            raise ConfError("jobs.campaign.clv_weight > 0 needs the value parameters (jobs.value)")
+        # Fitted on the history before the wave date, with the campaign's margin.
+        dclv, _ = delta_clv(sales, wave_date, value.model_copy(update={"margin": p.margin}))
+        customers = (customers.join(dclv.select(C.CUSTOMER_ID, DELTA_CLV), C.CUSTOMER_ID, "left")
+                     .fillna(0.0, subset=[DELTA_CLV]))
+    customers = customers.cache()
     n = customers.count()
     if n == 0:
         raise BadInputError(f"campaign: no customer has an order before the wave date {wave_date}")
@@ -234,10 +246,10 @@ def run(lake: Lake, p: CampaignParams, rec: RecommendParams, sim: SimulatorParam
         if t > 0 or responses is not None:
             if responses is None:
                 raise BadInputError("campaign: a targeted wave needs the responses of a randomized one first")
-            model = rm.fit(_training(lake, p, customers, responses), acts, feat.FEATURES, bags=p.bags, ridge=p.ridge,
+            model = rm.fit(_training(p, customers, responses), acts, feat.FEATURES, bags=p.bags, ridge=p.ridge,
                            ridge_effect=p.ridge_effect, seed=p.seed + t)
             scored = rm.score(cust_t, model, acts, p.coupon_of, p.margin, p.contact_cost, p.no_contact,
-                              keep=[C.CUSTOMER_ID, C.CUSTOMER_KEY])
+                              keep=[C.CUSTOMER_ID, C.CUSTOMER_KEY], clv_weight=p.clv_weight)
         else:
             scored = cust_t.select(C.CUSTOMER_ID, C.CUSTOMER_KEY, *[x for a in acts for x in (
                 F.lit(0.0).alias(f"inc_{a}"), F.array_repeat(F.lit(0.0), p.bags).alias(f"bags_{a}"),

@@ -60,6 +60,8 @@ def render_sections(inp: ReportInputs) -> list[Section]:
         _guard("ab", lambda: S.ab_section(inp.evaluations, rows)),
         _guard("strategy", lambda: S.strategy_section(inp.strategy_summary, inp.metrics("strategy"), rows,
                                                       _params(inp.runs.get("strategy")))),
+        _guard("campaign", lambda: S.campaign_section(inp.campaign_plans, inp.campaign_results, inp.campaign_featured,
+                                                      rows)),
         _guard("importance", lambda: S.importance_section(inp.behaviour_importance, inp.effect_importance,
                                                           _params(inp.runs.get("effect")),
                                                           int(info.get("top_features", 15)))),

@@ -101,6 +101,10 @@ class ReportInputs:
     effect_importance: Any = NA
     evaluations: Any = NA
     strategy_summary: Any = NA
+    # the shop's campaign waves: plans per wave x policy, results per wave x arm, featured products
+    campaign_plans: Any = NA
+    campaign_results: Any = NA
+    campaign_featured: Any = NA
     # customer lifetime value: CustomerValue; calibration CSVs of the value run (name -> frame)
     customer_value: Any = NA
     value_calibration: Any = NA
@@ -457,6 +461,42 @@ def strategy_summary(t: _Tables) -> pd.DataFrame | Unavailable:
     return df.orderBy("segment", "action").toPandas()
 
 
+def campaign_inputs(t: _Tables, per_segment: int) -> tuple[Any, Any, Any]:
+    """The campaign waves: ``(plans, results, featured)``.
+
+    ``featured``: per segment, the ``per_segment`` products featured most often in the
+    e-mails of the latest wave that were sent (not held out), with their description
+    (counted in Spark; the waves table has one row per customer and wave).
+    """
+    plans, results, waves = (t.get(n) for n in (t.names.campaign_plans, t.names.campaign_results,
+                                                  t.names.campaign_waves))
+    plans_pd = plans if isinstance(plans, Unavailable) else plans.orderBy("wave", "policy").toPandas()
+    results_pd = results if isinstance(results, Unavailable) else results.orderBy("wave", "arm").toPandas()
+    if isinstance(waves, Unavailable):
+        return plans_pd, results_pd, waves
+    _cols(waves, t.names.campaign_waves, ["wave", C.CUSTOMER_KEY, "featured_items", "holdout"])
+    last = waves.agg(F.max("wave")).first()[0]
+    if last is None:
+        return plans_pd, results_pd, Unavailable(f"{t.names.campaign_waves} is empty")
+    sent = (waves.where((F.col("wave") == last) & ~F.col("holdout") & (F.length("featured_items") > 0))
+            .select(C.CUSTOMER_KEY, F.explode(F.split("featured_items", ";")).alias(C.ITEM_ID)))
+    segs = t.get(t.names.segments)
+    if isinstance(segs, Unavailable):
+        sent = sent.withColumn("segment_name", F.lit("all customers"))
+    else:
+        sent = (sent.join(segs.select(C.CUSTOMER_KEY, F.col("segment_name").cast("string")), C.CUSTOMER_KEY, "left")
+                .fillna({"segment_name": "not segmented"}))
+    counts = sent.groupBy("segment_name", C.ITEM_ID).agg(F.count(F.lit(1)).alias("emails"))
+    w = Window.partitionBy("segment_name").orderBy(F.desc("emails"), C.ITEM_ID)
+    top = counts.withColumn("rank", F.row_number().over(w)).where(F.col("rank") <= per_segment)
+    items = t.get(t.names.item_features)
+    if not isinstance(items, Unavailable):
+        top = top.join(items.select(C.ITEM_ID, C.DESCRIPTION), C.ITEM_ID, "left")
+    featured = top.orderBy("segment_name", "rank").toPandas()
+    featured.attrs["wave"] = int(last)
+    return plans_pd, results_pd, featured
+
+
 @dataclass
 class CustomerValue:
     """The latest slice of gold.customer_value, aggregated in Spark.
@@ -628,6 +668,8 @@ def collect_inputs(lake: Lake, settings: Settings, secret: str) -> ReportInputs:
                    lambda: uplift_buckets(t, settings.jobs.effect, p.qini_points, secret)),
         "evaluations": (f"reading {n.campaign_evaluations}", lambda: evaluations(t)),
         "strategy": (f"reading {n.strategy_summary}", lambda: strategy_summary(t)),
+        "campaign": (f"reading {n.campaign_plans}, {n.campaign_results} and {n.campaign_waves}",
+                     lambda: campaign_inputs(t, p.featured_per_segment)),
         "value": (f"aggregating {n.customer_value}",
                   lambda: customer_value(t, settings.jobs.value, p.histogram_bins, p.max_table_rows)),
     }
@@ -650,6 +692,7 @@ def collect_inputs(lake: Lake, settings: Settings, secret: str) -> ReportInputs:
     inp.inventory_status, inp.inventory_plan = split(got["inventory"], 2)
     inp.uplift_buckets, inp.evaluations, inp.strategy_summary = got["uplift"], got["evaluations"], got["strategy"]
     inp.customer_value = got["value"]
+    inp.campaign_plans, inp.campaign_results, inp.campaign_featured = split(got["campaign"], 3)
 
     ml = safe("opening the MLflow store", lambda: MlflowRuns(settings))
     for job in JOBS:

@@ -27,6 +27,11 @@ class ReportTables(StrictModel):
     campaign_evaluations: str = "gold.campaign_evaluations"
     strategy_summary: str = "gold.strategy_summary"
     customer_value: str = "gold.customer_value"
+    campaign_plans: str = "gold.campaign_plans"
+    campaign_results: str = "gold.campaign_results"
+    campaign_waves: str = "gold.campaign_waves"
+    segments: str = "gold.segments"
+    item_features: str = "gold.item_features"
 
 
 class ReportParams(StrictModel):
@@ -40,6 +45,7 @@ class ReportParams(StrictModel):
         max_table_rows: Rows shown per HTML table (the rest is summarised in a note).
         top_features: Features shown per feature-importance plot.
         qini_points: Points per Qini curve (customers are bucketed by predicted uplift).
+        featured_per_segment: Most featured products shown per segment (campaign section).
         keep: Timestamped reports kept in ``reports_dir`` (older ones are deleted; 0 keeps all).
         threads: Driver threads submitting the report's independent Spark aggregations at once.
         tables: The tables read (the campaign log is the effect stage's ``input_table``).
@@ -52,6 +58,7 @@ class ReportParams(StrictModel):
     max_table_rows: int = Field(40, ge=5)
     top_features: int = Field(15, ge=3)
     qini_points: int = Field(50, ge=5, le=1000)
+    featured_per_segment: int = Field(3, ge=1, le=20)
     keep: int = Field(0, ge=0)
     threads: int = Field(4, ge=1, le=32)
     tables: ReportTables = Field(default_factory=ReportTables)

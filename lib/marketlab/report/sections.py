@@ -34,6 +34,7 @@ TITLES = {
     "uplift": "Uplift (Qini)",
     "ab": "A/B tests",
     "strategy": "Strategy",
+    "campaign": "Shop campaign waves",
     "importance": "Feature importance",
     "lineage": "Inputs and lineage",
 }
@@ -827,6 +828,110 @@ def strategy_section(summary: Any, metrics: Any, max_rows: int = 40, params: Any
         ax.legend(fontsize=8, ncol=len(pv.columns), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
         s.add(figure(fig, "chosen action per segment (gold.strategy_summary)"))
         s.add(table(sm, max_rows, caption="gold.strategy_summary"))
+    return s
+
+
+# --- 10b. the shop's campaign waves ------------------------------------------------------------
+
+
+def _regret_table(plans: pd.DataFrame) -> pd.DataFrame:
+    """One row per wave: the strategy predicted (interval) and, where known, true; the oracle and the regret."""
+    pv = plans.pivot_table(index="wave", columns="policy", values="true", aggfunc="first")
+    strat = plans[plans["policy"] == "strategy"].set_index("wave")
+    out = pd.DataFrame(index=sorted(plans["wave"].unique()))
+    out.index.name = "wave"
+    for c in ("predicted", "predicted_low", "predicted_high", "roi"):
+        out[f"strategy_{c}"] = strat[c] if c in strat else math.nan
+    singles = [c for c in pv.columns if str(c).startswith("all_")]
+    for c in ("strategy", "oracle", "random"):
+        out[f"true_{c}"] = pv[c] if c in pv else math.nan
+    out["true_best_single"] = pv[singles].max(axis=1) if singles else math.nan
+    out["regret"] = out["true_oracle"] - out["true_strategy"]
+    span = out["true_oracle"] - out["true_best_single"]
+    out["gap_closed"] = ((out["true_strategy"] - out["true_best_single"]) / span).where(span > 0)
+    return out.reset_index()
+
+
+def campaign_section(plans: Any, results: Any, featured: Any, max_rows: int = 40) -> Section:
+    """The shop's waves: predicted vs (simulated) true profit and regret per wave, predicted vs measured per arm, featured products."""
+    s = Section("campaign", TITLES["campaign"])
+    if missing(plans):
+        s.na(reason_of(plans, "gold.campaign_plans"), "plans per wave")
+    else:
+        reg = _regret_table(plans)
+        simulated = reg["true_strategy"].notna().any()
+        fig, axes = _fig(8, 3.4, ncols=2)
+        ax = axes[0, 0]
+        has = reg["strategy_predicted"].notna()
+        r = reg[has]
+        ax.errorbar(r["wave"], r["strategy_predicted"],
+                    yerr=[(r["strategy_predicted"] - r["strategy_predicted_low"]).clip(lower=0),
+                          (r["strategy_predicted_high"] - r["strategy_predicted"]).clip(lower=0)],
+                    fmt="o", color="#e8590c", capsize=3, label="strategy, predicted")
+        if simulated:
+            for i, (c, lab) in enumerate((("true_strategy", "strategy"), ("true_best_single", "best single action"),
+                                          ("true_random", "random"), ("true_oracle", "oracle"))):
+                ax.plot(reg["wave"], reg[c], marker=".", color=COLORS[i], label=f"{lab}, true")
+        ax.axhline(0, color="#343a40", lw=0.8)
+        ax.set_xlabel("wave")
+        ax.set_ylabel("incremental profit of the wave")
+        ax.legend(fontsize=7, frameon=False)
+        ax2 = axes[0, 1]
+        if simulated:
+            ax2.plot(reg["wave"], reg["regret"], marker="o", color="#c92a2a")
+            ax2.set_ylabel("regret (oracle - strategy, true)")
+        else:
+            ax2.set_visible(False)
+        ax2.set_xlabel("wave")
+        fig.tight_layout()
+        truth = (" true = the campaign simulator's ground truth (docs/SIMULATOR.md), which no model saw"
+                 if simulated else " no ground truth: measured effects are below")
+        s.add(figure(fig, "predicted profit per wave with its interval, and the regret curve;" + truth))
+        s.add(table(reg, max_rows, caption="per wave: the strategy's predicted profit (interval), true profits of "
+                                           "the strategy and the baselines, regret and the share of the gap between "
+                                           "the best single action and the oracle that the strategy closed"))
+    if missing(results):
+        s.na(reason_of(results, "gold.campaign_results"), "measured effects")
+    else:
+        res = results.copy()
+        ok = res[(res["status"] == "ok") & res["measured"].notna()] if "status" in res else res
+        pred = ok[ok["predicted"].notna()] if "predicted" in ok else ok.iloc[0:0]
+        if len(ok):
+            fig, axes = _fig(7.5, 0.35 * len(ok) + 1.5)
+            ax = axes[0, 0]
+            y = np.arange(len(ok))
+            labels = [f"w{int(w)} {a}" for w, a in zip(ok["wave"], ok["arm"])]
+            ax.errorbar(ok["measured"], y - 0.12, xerr=[(ok["measured"] - ok["measured_low"]).clip(lower=0),
+                                                        (ok["measured_high"] - ok["measured"]).clip(lower=0)],
+                        fmt="o", color="#1f6feb", capsize=3, label="measured (A/B vs holdout)")
+            if len(pred):
+                yp = y[ok.index.get_indexer(pred.index)]
+                ax.errorbar(pred["predicted"], yp + 0.12,
+                            xerr=[(pred["predicted"] - pred["predicted_low"]).clip(lower=0),
+                                  (pred["predicted_high"] - pred["predicted"]).clip(lower=0)],
+                            fmt="s", color="#e8590c", capsize=3, label="predicted")
+            ax.axvline(0, color="#343a40", lw=0.8)
+            ax.set_yticks(y, labels)
+            ax.invert_yaxis()
+            ax.set_xlabel("incremental profit per customer")
+            ax.legend(fontsize=7, frameon=False)
+            fig.tight_layout()
+            covered = int(pred["covered"].astype(bool).sum()) if len(pred) and "covered" in pred else 0
+            s.add(figure(fig, f"predicted vs measured per wave x arm; {covered} of {len(pred)} predicted intervals "
+                              "cover the measured effect"))
+        else:
+            s.add(note("no wave x arm cell has a measured effect yet"))
+        cols = ["wave", "arm", "design", "n_treated", "n_control", "measured", "measured_low", "measured_high",
+                "p_value", "predicted", "predicted_low", "predicted_high", "covered", "order_lift", "status"]
+        s.add(table(res[[c for c in cols if c in res]], max_rows, caption="gold.campaign_results"))
+    if missing(featured):
+        s.na(reason_of(featured, "featured products"), "featured products per segment")
+    else:
+        wave = getattr(featured, "attrs", {}).get("wave")
+        cols = [c for c in ("segment_name", "rank", "item_id", "description", "emails") if c in featured]
+        s.add(table(featured[cols], max_rows, caption="products featured most often per segment in the e-mails sent"
+                                                      + (f" in wave {wave}" if wave is not None else "")
+                                                      + " (recommender candidates after the inventory veto)"))
     return s
 
 

@@ -34,6 +34,25 @@ def default_actions() -> list[SimAction]:
             SimAction(name="email_coupon_5", coupon=0.05), SimAction(name="email_coupon_10", coupon=0.10)]
 
 
+def check_actions(actions: list[SimAction], margin: float) -> None:
+    """The rules every action list obeys (the simulator's and the campaign stage's, which is the same list).
+
+    Raises:
+        ValueError: Duplicate names, not exactly one no-contact action, a coupon without an
+            e-mail, or a coupon level at or above the margin.
+    """
+    names = [a.name for a in actions]
+    if len(set(names)) != len(names):
+        raise ValueError(f"actions: names must be unique, got {names}")
+    if sum(not a.email for a in actions) != 1:
+        raise ValueError("actions: exactly one action must be no contact (email: false)")
+    if any(not a.email and a.coupon > 0 for a in actions):
+        raise ValueError("actions: a coupon needs an e-mail")
+    levels = sorted({a.coupon for a in actions if a.coupon > 0})
+    if any(c >= margin for c in levels):
+        raise ValueError(f"actions: coupon levels {levels} must be below the margin {margin}")
+
+
 class Dynamics(StrictModel):
     """Wave-to-wave dynamics (issue 26); all off by default so issue 22's figures hold.
 
@@ -119,18 +138,10 @@ class SimulatorParams(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> "SimulatorParams":
-        names = [a.name for a in self.actions]
-        if len(set(names)) != len(names):
-            raise ValueError(f"actions: names must be unique, got {names}")
-        if not any(not a.email for a in self.actions):
-            raise ValueError("actions: one action must be no contact (email: false)")
-        if any(not a.email and a.coupon > 0 for a in self.actions):
-            raise ValueError("actions: a coupon needs an e-mail")
-        missing = sorted({a.coupon for a in self.actions if a.coupon > 0} - set(self.coupon_lift))
+        check_actions(self.actions, self.margin)
+        missing = sorted(set(self.coupon_levels) - set(self.coupon_lift))
         if missing:
             raise ValueError(f"coupon_lift: no lift for coupon level(s) {missing}")
-        if any(c >= self.margin for c in self.coupon_levels):
-            raise ValueError(f"actions: coupon levels {self.coupon_levels} must be below the margin {self.margin}")
         return self
 
     @property

@@ -84,6 +84,31 @@ def _score(summary: DataFrame, fit: Fit, params: ValueParams, extra: tuple[int, 
                    params.discount_per_period, params.margin, extra)
 
 
+def delta_clv(lines: DataFrame, as_of: dt.date, params: ValueParams) -> tuple[DataFrame, Fit]:
+    """Point in time: the CLV and the ΔCLV of one more purchase on ``as_of`` of every customer
+    with a purchase before it, from models fitted on that history only.
+
+    What the campaign's objective adds to an incremental order (``jobs.campaign.clv_weight``):
+    the wave date is the as-of, so no later order reaches the fit.
+
+    Args:
+        lines: Sale lines (``customer_id``, ``date``, ``amount``; ``is_outlier`` if present).
+        as_of: Exclusive end of the history.
+        params: Value parameters (horizon, discounting, margin, penalizer, outliers).
+
+    Returns:
+        ``(frame, fit)``: ``customer_id``, ``clv``, ``delta_clv``; and the models.
+
+    Raises:
+        BadInputError: Fewer than ``params.min_customers`` customers before ``as_of``.
+    """
+    days, _ = S.order_days(lines, params.exclude_outliers)
+    summary = S.summarise(days, as_of)
+    fit = fit_summary(summary, params)
+    return S.delta_clv(summary, fit.bgnbd, fit.gamma_gamma, params.horizon_days, params.period_days,
+                       params.discount_per_period, params.margin), fit
+
+
 def holdout_evaluation(days: DataFrame, cutoff: dt.date, params: ValueParams) -> tuple[Fit, Evaluation]:
     """Fit before ``cutoff``, predict each holdout window after it, compare with what happened."""
     cal = S.summarise(days, cutoff).cache()

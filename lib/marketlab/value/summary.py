@@ -31,6 +31,7 @@ FREQUENCY, RECENCY, AGE, MONETARY = "frequency", "recency", "T", "monetary"
 MEAN_VALUE = "mean_value"  # mean value of all purchase days (the baselines' order value)
 P_ALIVE, EXP_PURCHASES, EXP_SPEND, EXP_ORDER_VALUE, CLV = (
     "p_alive", "expected_purchases", "expected_spend", "expected_order_value", "clv")
+DELTA_CLV = "delta_clv"  # CLV gained by one more purchase at the window's end (the campaign objective)
 
 
 def _date(d: dt.date | str) -> Column:
@@ -125,6 +126,31 @@ def score(summary: DataFrame, bg: M.BGNBD, gg: M.GammaGamma, horizon_days: int, 
                 out[f"{EXP_PURCHASES}_{h}"] = n
                 out[f"{EXP_SPEND}_{h}"] = n * aov
             yield out
+
+    return summary.mapInPandas(fn, schema)
+
+
+def delta_clv(summary: DataFrame, bg: M.BGNBD, gg: M.GammaGamma, horizon_days: int, period_days: int,
+              discount_per_period: float, margin: float, customer_col: str = C.CUSTOMER_ID) -> DataFrame:
+    """``customer_col``, ``clv`` and ``delta_clv``: what one more purchase at the window's end adds to the CLV.
+
+    The purchase is one more repeat purchase (frequency + 1) on the last day (recency = T)
+    at the customer's mean purchase value. The CLV counts purchases after the window only,
+    so the difference is what a campaign that causes the purchase adds beyond that
+    purchase's own margin: a higher P(alive) and more expected purchases. Runs in the
+    executors, like :func:`score`.
+    """
+    schema = T.StructType([summary.schema[customer_col], T.StructField(CLV, T.DoubleType()),
+                           T.StructField(DELTA_CLV, T.DoubleType())])
+
+    def fn(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for pdf in batches:
+            x, t_x, age, mx, mean = (pdf[c].to_numpy(float) for c in (FREQUENCY, RECENCY, AGE, MONETARY, MEAN_VALUE))
+            clv = lambda *a: M.discounted_clv(bg, gg, *a, float(horizon_days), float(period_days),  # noqa: E731
+                                              discount_per_period, margin)
+            now = clv(x, t_x, age, mx)
+            after = clv(x + 1.0, age, age, (mx * x + mean) / (x + 1.0))
+            yield pd.DataFrame({customer_col: pdf[customer_col], CLV: now, DELTA_CLV: after - now})
 
     return summary.mapInPandas(fn, schema)
 
