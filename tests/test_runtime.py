@@ -141,6 +141,19 @@ def test_user_errors_are_one_line_and_an_exit_code(spark, tmp_path, capsys):
         run_job("bug", lambda ctx: 1 / 0, argv)
 
 
+def test_an_exit_inside_a_job_is_a_failure_not_exit_code_0(spark, tmp_path):
+    """pyspark.sql.connect exits with 0 when it takes the process for a doctest run: a stage
+    stopped so must not count as done (the pipeline runner records call_job's code)."""
+    import sys
+
+    def quits(ctx):
+        sys.exit(0)
+
+    argv = job_argv(TEST_CONF, [f"lake_root={tmp_path / 'lake'}"])
+    with pytest.raises(RuntimeError, match=r"quits: sys.exit\(0\) called inside the job"):
+        run_job("quits", quits, argv)
+
+
 def test_the_error_names_of_older_code_are_user_errors():
     assert JobError is errors.UserError
     assert issubclass(ConfigError, errors.ConfError) and issubclass(ConfigError, ValueError)

@@ -123,7 +123,8 @@ def run_job(name: str, body: Callable[[JobContext], object], argv: Sequence[str]
 
     Returns:
         Exit code: 0 ok, the error's ``exit_code`` (2) for a :class:`UserError`. Any other
-        exception is a bug and propagates with its traceback.
+        exception is a bug and propagates with its traceback; a ``SystemExit`` raised inside
+        the body becomes a ``RuntimeError`` (it is no exit code of the job).
     """
     setup_logging()
     args = (parser or job_parser(name)).parse_args(sys.argv[1:] if argv is None else list(argv))
@@ -132,6 +133,11 @@ def run_job(name: str, body: Callable[[JobContext], object], argv: Sequence[str]
         return 0
     except UserError as exc:
         return _user_error(name, exc)
+    except SystemExit as exc:
+        # Only the argument parsing above may exit. A library that exits inside a job (e.g.
+        # pyspark.sql.connect's import, when it takes the process for a doctest run) would
+        # otherwise turn a stage that stopped half-way into exit code 0.
+        raise RuntimeError(f"{name}: sys.exit({exc.code!r}) called inside the job") from exc
 
 
 def load_job(path: str | os.PathLike) -> ModuleType:

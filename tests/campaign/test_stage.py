@@ -57,6 +57,17 @@ def test_pipeline_waves_reach_the_shops_customers_and_are_measured(spark, pipeli
     assert {"strategy", "oracle", "random", "all_email", "all_no_contact"} <= set(truth.dropna().index)
     assert truth["oracle"] >= truth.drop("oracle").max() - 1e-6
     assert truth["all_no_contact"] == 0.0
+    # One MLflow child run per wave; the true total profit of the wave as sent is logged
+    # (incremental profit + what no contact would have earned: larger than the increment).
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(settings.tracking_uri())
+    exp = client.get_experiment_by_name(settings.mlflow.experiment)
+    runs = client.search_runs([exp.experiment_id], "tags.`marketlab.run_kind` = 'effect_evaluation' "
+                                                   "and tags.`marketlab.campaign_id` = 'shop_w1'")
+    assert len(runs) == 1
+    m = runs[0].data.metrics
+    assert m["true.total_profit_sent"] > max(m["true.strategy"], 0.0)
 
 
 def test_a_hand_written_response_export_loads_by_conf_only(spark, pipeline_lake, tmp_path):

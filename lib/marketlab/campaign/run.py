@@ -55,6 +55,10 @@ class WaveSummary:
         predicted: Policy -> (mean, low, high) predicted incremental profit of the plan.
         roi: Policy -> (mean, low, high) predicted ROI.
         true: Policy -> true expected incremental profit (simulation only).
+        true_total: True expected total profit (not incremental) of the wave as sent: each
+            customer's arm, no contact for the holdout (simulation only). Under the
+            simulator's dynamics earlier waves move it, so its sum over waves is the
+            long-run figure a one-wave A/B cannot give.
         ingest: Response accounting.
         export: Folder of the wave export.
         ridge_effect: Interaction penalty the cross-validation chose (targeted waves).
@@ -69,6 +73,7 @@ class WaveSummary:
     predicted: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     roi: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     true: dict[str, float] = field(default_factory=dict)
+    true_total: float = math.nan
     ingest: dict[str, int] = field(default_factory=dict)
     export: str = ""
     ridge_effect: float = math.nan
@@ -280,6 +285,7 @@ def run(lake: Lake, p: CampaignParams, rec: RecommendParams, sim: SimulatorParam
         s.contacts = wave.where((F.col("arm") != p.no_contact) & ~F.col("holdout")).count()
         if simulator is not None:
             s.true = _truth(simulator, state, wave, acts, p)
+            s.true_total = _sent_total(simulator, state, wave, p)
             sent = pd.concat([pd.read_csv(f, dtype={"featured_items": str, "customer_id": str}, keep_default_na=False)
                               for f in sorted(glob.glob(f"{s.export}/part-*.csv"))])
             state = simulator.respond(sent, _local(resp_dir), state=state).state
@@ -335,6 +341,14 @@ def _ingest_and_check(lake: Lake, p: CampaignParams, spec, secret: str) -> tuple
     lake.write(checked.rejects, p.rejects_table)
     counts = {**checked.counts, "parse_rejected": res.totals(p.responses_source)["rejected_rows"]}
     return lake.read(p.responses_table).cache(), counts
+
+
+def _sent_total(sim: CampaignSimulator, state, wave: DataFrame, p: CampaignParams) -> float:
+    """True expected total profit of the wave as sent (the holdout gets no contact)."""
+    sent = wave.select(C.CUSTOMER_ID, F.when(F.col("holdout"), F.lit(p.no_contact)).otherwise(F.col("arm")).alias("arm"),
+                       "featured_items").toPandas()
+    sent[C.CUSTOMER_ID] = sent[C.CUSTOMER_ID].astype(str)
+    return float(sim.oracle(state).expected(sent)["profit"].sum())
 
 
 def _truth(sim: CampaignSimulator, state, wave: DataFrame, acts: list[str], p: CampaignParams) -> dict[str, float]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import mlflow
 
 from marketlab.campaign.run import CampaignResult, WaveSummary
@@ -18,6 +16,7 @@ def wave_metrics(s: WaveSummary) -> dict[str, float]:
     for k, (mid, lo, hi) in s.roi.items():
         out.update({f"roi.{k}": mid, f"roi.{k}.low": lo, f"roi.{k}.high": hi})
     out.update({f"true.{k}": v for k, v in s.true.items()})
+    out["true.total_profit_sent"] = s.true_total
     if s.true:
         out["true.regret"] = s.true["oracle"] - s.true["strategy"]
         out["true.gap_closed"] = s.gap_closed
