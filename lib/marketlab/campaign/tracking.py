@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import mlflow
 
 from marketlab.campaign.run import CampaignResult, WaveSummary
