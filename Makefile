@@ -13,9 +13,8 @@ PY_STAMP := $(VENV)/.stamp-py-$(REQ_HASH)
 HVD_STAMP := $(VENV)/.stamp-horovod-$(shell cat infra/build_horovod.sh $(LOCK) | sha1sum | cut -c1-12)
 JARS_STAMP := .jars/.stamp-$(shell cat infra/jars/pom.xml infra/jars/fetch.sh | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
-# Two pytest-xdist workers: a Spark test waits on JVM scheduling, Python workers and
-# TensorFlow start-up much of its time, so two at once fill 2 cores better (tests/conftest.py
-# groups the tests; PYTEST_WORKERS=0 runs them in this process).
+# Two pytest-xdist workers (tests/conftest.py groups the tests; PYTEST_WORKERS=0 runs them in
+# this process): 8 % faster than one process on 2 cores (docs/BENCHMARKS.md), more on more cores.
 PYTEST_WORKERS ?= 2
 BROWSER_STAMP := $(VENV)/.stamp-browser-$(shell cat infra/ensure_browser.sh infra/ensure_apt.sh | sha1sum | cut -c1-12)
 KERNEL_STAMP := $(VENV)/.stamp-kernel-$(REQ_HASH)
