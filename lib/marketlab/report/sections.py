@@ -50,6 +50,12 @@ def _fig(w: float = 7.5, h: float = 3.6, ncols: int = 1, nrows: int = 1):
     return fig, axes
 
 
+def _bars(mid: pd.Series, low: pd.Series, high: pd.Series) -> list[pd.Series]:
+    """Error-bar lengths below and above ``mid``, clipped at zero (a percentile interval may
+    not contain its point estimate, and matplotlib refuses negative lengths)."""
+    return [(mid - low).clip(lower=0), (high - mid).clip(lower=0)]
+
+
 def _metrics(value: Any, job: str) -> Mapping[str, float] | None:
     return None if missing(value) else value
 
@@ -755,7 +761,7 @@ def ab_section(evaluations: Any, max_rows: int = 40) -> Section:
         g = ev[ev["metric"] == metric].reset_index(drop=True)
         y = np.arange(len(g))
         sig = g["significant"].astype(bool) if "significant" in g else pd.Series(False, index=g.index)
-        ax.errorbar(g["effect"], y, xerr=[(g["effect"] - g["ci_low"]).clip(lower=0), (g["ci_high"] - g["effect"]).clip(lower=0)], fmt="none",
+        ax.errorbar(g["effect"], y, xerr=_bars(g["effect"], g["ci_low"], g["ci_high"]), fmt="none",
                     ecolor="#343a40", capsize=3)
         ax.scatter(g["effect"], y, c=np.where(sig, "#2f9e44", "#868e96"), zorder=3)
         ax.axvline(0, color="#c92a2a", lw=1)
@@ -865,8 +871,7 @@ def campaign_section(plans: Any, results: Any, featured: Any, max_rows: int = 40
         has = reg["strategy_predicted"].notna()
         r = reg[has]
         ax.errorbar(r["wave"], r["strategy_predicted"],
-                    yerr=[(r["strategy_predicted"] - r["strategy_predicted_low"]).clip(lower=0),
-                          (r["strategy_predicted_high"] - r["strategy_predicted"]).clip(lower=0)],
+                    yerr=_bars(r["strategy_predicted"], r["strategy_predicted_low"], r["strategy_predicted_high"]),
                     fmt="o", color="#e8590c", capsize=3, label="strategy, predicted")
         if simulated:
             for i, (c, lab) in enumerate((("true_strategy", "strategy"), ("true_best_single", "best single action"),
@@ -901,14 +906,12 @@ def campaign_section(plans: Any, results: Any, featured: Any, max_rows: int = 40
             ax = axes[0, 0]
             y = np.arange(len(ok))
             labels = [f"w{int(w)} {a}" for w, a in zip(ok["wave"], ok["arm"])]
-            ax.errorbar(ok["measured"], y - 0.12, xerr=[(ok["measured"] - ok["measured_low"]).clip(lower=0),
-                                                        (ok["measured_high"] - ok["measured"]).clip(lower=0)],
+            ax.errorbar(ok["measured"], y - 0.12, xerr=_bars(ok["measured"], ok["measured_low"], ok["measured_high"]),
                         fmt="o", color="#1f6feb", capsize=3, label="measured (A/B vs holdout)")
             if len(pred):
                 yp = y[ok.index.get_indexer(pred.index)]
                 ax.errorbar(pred["predicted"], yp + 0.12,
-                            xerr=[(pred["predicted"] - pred["predicted_low"]).clip(lower=0),
-                                  (pred["predicted_high"] - pred["predicted"]).clip(lower=0)],
+                            xerr=_bars(pred["predicted"], pred["predicted_low"], pred["predicted_high"]),
                             fmt="s", color="#e8590c", capsize=3, label="predicted")
             ax.axvline(0, color="#343a40", lw=0.8)
             ax.set_yticks(y, labels)
