@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from marketlab import constants as C
-from marketlab.effect.data import TREATED_COL, arm_frame
+from marketlab.effect.data import TREATED_COL, arm_frame, hash_split
 from marketlab.effect.learners import FittedLearner, fit_learner
 from marketlab.effect.metrics import calibration_table, curve_points, uplift_metrics
 from marketlab.effect.params import EffectParams
@@ -19,6 +19,7 @@ from marketlab.effect.params import EffectParams
 log = logging.getLogger(__name__)
 
 BINARY_OUTCOMES = (C.VISIT, C.CONVERSION)
+_SELECTION = "_selection"
 
 
 def slug(text: str) -> str:
@@ -35,7 +36,10 @@ class ArmOutcomeResult:
         outcome: Outcome column.
         learners: Learner name -> fitted learner.
         metrics: Learner name -> held-out metrics (with bootstrap CIs).
-        selected: Learner chosen by the selection metric.
+        selection: Learner name -> the selection metric on the selection rows (carved
+            from training; the held-out rows never choose the learner, so its held-out
+            metrics are an unbiased report).
+        selected: Learner chosen by the selection metric on the selection rows.
         calibration: Calibration table (pandas) of the selected learner on held-out rows.
         curves: Learner name -> Qini curve points (pandas, for plots).
     """
@@ -44,6 +48,7 @@ class ArmOutcomeResult:
     outcome: str
     learners: dict[str, FittedLearner] = field(default_factory=dict)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    selection: dict[str, float] = field(default_factory=dict)
     selected: str = ""
     calibration: pd.DataFrame | None = None
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -58,7 +63,12 @@ def fit_arm_outcome(
     treatment_col: str = C.CAMPAIGN_TREATMENT,
     id_col: str = C.CUSTOMER_ID,
 ) -> ArmOutcomeResult:
-    """Fit every learner on training rows, evaluate on held-out rows, pick the best.
+    """Fit every learner on training rows, pick one on a selection split, report on held-out rows.
+
+    ``params.selection_fraction`` of the training customers (a hash split with its own
+    salt) are kept out of the fits and choose the learner; every learner is then
+    evaluated on the held-out rows. Choosing on the held-out rows and reporting the
+    winner's held-out metric would be biased upward (the max of noisy estimates).
 
     Args:
         df: Campaign rows with the boolean ``holdout_col``.
@@ -67,7 +77,7 @@ def fit_arm_outcome(
         params: Effect parameters: ``learners``, ``control``, ``base_model``, ``max_iter``,
             ``max_depth``, ``seed`` (models, bootstrap), ``ks`` (uplift@k), ``bootstrap``
             (replicates of the held-out metrics), ``calibration_bins`` and
-            ``selection_metric`` (higher is better).
+            ``selection_metric`` (higher is better), ``selection_fraction``.
         holdout_col: Boolean column, True for held-out rows.
         treatment_col: Arm column.
         id_col: Customer id (tie-break, bootstrap).
@@ -78,7 +88,7 @@ def fit_arm_outcome(
     p = params
     binary = outcome in BINARY_OUTCOMES
     data = arm_frame(df, arm, p.control, treatment_col)
-    train = data.where(~F.col(holdout_col)).cache()
+    train, chooser = (x.cache() for x in selection_split(data.where(~F.col(holdout_col)), p, id_col))
     hold = data.where(F.col(holdout_col)).cache()
     res = ArmOutcomeResult(arm=arm, outcome=outcome)
     preds = {}
@@ -88,20 +98,32 @@ def fit_arm_outcome(
                          outcome_models=outcome_models)
         if outcome_models is None and "mu1" in fl.models:
             outcome_models = {role: fl.models[role] for role in ("mu1", "mu0")}
-        pred = fl.predict(hold.select(id_col, TREATED_COL, outcome, *_feature_cols(hold)), "uplift").cache()
+        cols = [id_col, TREATED_COL, outcome, *_feature_cols(hold)]
+        res.selection[name] = uplift_metrics(fl.predict(chooser.select(*cols), "uplift"), "uplift", outcome,
+                                             TREATED_COL, id_col, list(p.ks))[p.selection_metric]
+        pred = fl.predict(hold.select(*cols), "uplift").cache()
         m = uplift_metrics(pred, "uplift", outcome, TREATED_COL, id_col, list(p.ks), p.bootstrap, p.seed)
-        log.info("%s / %s / %s: qini_auc=%.4f uplift@30=%.4f", arm, outcome, name, m["qini_auc"],
-                 m.get("uplift_at_30", float("nan")))
+        log.info("%s / %s / %s: selection %s=%.4f, held-out qini_auc=%.4f uplift@30=%.4f", arm, outcome, name,
+                 p.selection_metric, res.selection[name], m["qini_auc"], m.get("uplift_at_30", float("nan")))
         res.learners[name], res.metrics[name], preds[name] = fl, m, pred
         pts = curve_points(pred, "uplift", outcome, TREATED_COL).select("n", "qini").orderBy("n").toPandas()
         res.curves[name] = _thin(pts)
-    res.selected = max(res.metrics, key=lambda n: _nan_low(res.metrics[n][p.selection_metric]))
+    res.selected = max(res.selection, key=lambda n: _nan_low(res.selection[n]))
     res.calibration = calibration_table(preds[res.selected], "uplift", outcome, TREATED_COL, p.calibration_bins).toPandas()
     for pred in preds.values():
         pred.unpersist()
     train.unpersist()
+    chooser.unpersist()
     hold.unpersist()
     return res
+
+
+def selection_split(train: DataFrame, params: EffectParams, id_col: str = C.CUSTOMER_ID) -> tuple[DataFrame, DataFrame]:
+    """``(fit rows, selection rows)`` of the training rows: ``params.selection_fraction`` choose the learner."""
+    # A different salt from the held-out split's, so the selection rows are a random share
+    # of the training customers rather than a slice of the same hash range.
+    flagged = hash_split(train, params.selection_fraction, params.seed + 1, id_col, _SELECTION)
+    return (flagged.where(~F.col(_SELECTION)).drop(_SELECTION), flagged.where(F.col(_SELECTION)).drop(_SELECTION))
 
 
 def _nan_low(x: float) -> float:

@@ -33,8 +33,11 @@ class EffectParams(StrictModel):
         bootstrap: Poisson-bootstrap replicates for metric CIs (0 = no CIs).
         ks: Fractions for uplift@k.
         calibration_bins: Bins (by predicted uplift) of the calibration table.
-        selection_metric: Validation metric that picks the learner written to gold and
-            gates the registered model.
+        selection_metric: Metric that picks the learner written to gold (on the
+            selection rows) and gates the registered model (on the held-out rows).
+        selection_fraction: Share of the training customers kept out of the fits to
+            choose the learner (hash split with its own salt); the held-out rows only
+            report.
         register_models: Register the selected model per arm x outcome in MLflow.
         promote_margin: Required Qini improvement over the champion to move the alias.
         parallelism: Arm x outcome pairs fitted at the same time (driver threads). The
@@ -59,6 +62,7 @@ class EffectParams(StrictModel):
     ks: list[float] = Field(default_factory=lambda: [0.1, 0.2, 0.3])
     calibration_bins: int = Field(10, ge=2)
     selection_metric: Literal["qini_auc", "uplift_auc"] = "qini_auc"
+    selection_fraction: float = Field(0.25, gt=0.0, lt=1.0)
     register_models: bool = True
     promote_margin: float = 0.0
     parallelism: int = Field(2, ge=1)

@@ -118,9 +118,12 @@ def log_results(results: list[ArmOutcomeResult], params: EffectParams) -> dict[t
     for r in results:
         key = f"{slug(r.arm)}.{r.outcome}"
         for learner, m in r.metrics.items():
+            sel = r.selection.get(learner, float("nan"))
             mlflow.log_metrics({f"{key}.{learner}.{k}": v for k, v in m.items() if v == v})
+            if sel == sel:
+                mlflow.log_metric(f"{key}.{learner}.selection_{params.selection_metric}", sel)
             rows.append({"arm": r.arm, "outcome": r.outcome, "learner": learner,
-                         "selected": learner == r.selected, **m})
+                         "selected": learner == r.selected, f"selection_{params.selection_metric}": sel, **m})
         mlflow.log_param(f"selected.{key}", r.selected)
         mlflow.log_text(r.calibration.to_csv(index=False), f"effect/calibration_{key}.csv")
         fig = _figure(r)

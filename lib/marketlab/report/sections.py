@@ -686,7 +686,7 @@ def inventory_section(status: Any, plan: Any, metrics: Any, max_rows: int = 40) 
 # --- 8. uplift ---------------------------------------------------------------------------------------------
 
 
-EFFECT_COLUMNS = ["qini_auc", "qini_auc_lo", "qini_auc_hi", "uplift_auc", "uplift_at_10", "uplift_at_20", "uplift_at_30"]
+EFFECT_COLUMNS = ["selection_qini_auc", "selection_uplift_auc", "qini_auc", "qini_auc_lo", "qini_auc_hi", "uplift_auc", "uplift_at_10", "uplift_at_20", "uplift_at_30"]
 
 
 def uplift_section(buckets: Any, metrics: Any, params: Any = None, outcomes: tuple[str, ...] = ("visit", "conversion", "spend"),
@@ -733,7 +733,8 @@ def uplift_section(buckets: Any, metrics: Any, params: Any = None, outcomes: tup
             sel = dict(params or {})
             t["selected"] = [sel.get(f"selected.{a}.{o}") == lr for a, o, lr in zip(t["arm"], t["outcome"], t["learner"])]
             cols = ["arm", "outcome", "learner", "selected", *[c for c in EFFECT_COLUMNS if c in t]]
-            s.add(table(t[cols], max_rows, caption="Qini AUC with bootstrap CI, uplift@k (selected learner marked)"))
+            s.add(table(t[cols], max_rows, caption="Qini AUC on the selection rows (which chose the learner) and on the held-out rows "
+                                                "with bootstrap CI, uplift@k (selected learner marked)"))
     return s
 
 
