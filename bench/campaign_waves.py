@@ -71,7 +71,11 @@ def main() -> None:
         p = st.jobs.campaign.model_copy(update={"waves": args.waves, "bags": args.bags, "seed": 1000 + seed,
                                                 "name": f"bench{seed}w{weights.index(w)}", "clv_weight": w})
         sim = st.jobs.simulator.model_copy(update={"seed": 7 + seed, "dynamics": dyn})
-        res = run(Lake(spark, st), p, st.jobs.recommend, sim, resolve_secret(st), value=st.jobs.value)
+        # The ALS of the featured items needs a checkpoint folder, as the campaign job gives it:
+        # without one its lineage grows with the iterations, and a recomputed cached
+        # partition overflows the task deserializer's stack (seen under memory pressure).
+        res = run(Lake(spark, st), p, st.jobs.recommend, sim, resolve_secret(st), str(tmp / "checkpoints"),
+                  value=st.jobs.value)
         totals.append({"seed": seed, "clv_weight": w, "total": sum(x.true_total for x in res.waves[1:])})
         if w != weights[0]:
             continue  # the curves and the coverage are of the first weight

@@ -284,8 +284,7 @@ def run(lake: Lake, p: CampaignParams, rec: RecommendParams, sim: SimulatorParam
         s.export = lake.export_csv(export, p.waves_table, cid)
         s.contacts = wave.where((F.col("arm") != p.no_contact) & ~F.col("holdout")).count()
         if simulator is not None:
-            s.true = _truth(simulator, state, wave, acts, p)
-            s.true_total = _sent_total(simulator, state, wave, p)
+            s.true, s.true_total = _truth(simulator, state, wave, acts, p)
             sent = pd.concat([pd.read_csv(f, dtype={"featured_items": str, "customer_id": str}, keep_default_na=False)
                               for f in sorted(glob.glob(f"{s.export}/part-*.csv"))])
             state = simulator.respond(sent, _local(resp_dir), state=state).state
@@ -343,23 +342,18 @@ def _ingest_and_check(lake: Lake, p: CampaignParams, spec, secret: str) -> tuple
     return lake.read(p.responses_table).cache(), counts
 
 
-def _sent_total(sim: CampaignSimulator, state, wave: DataFrame, p: CampaignParams) -> float:
-    """True expected total profit of the wave as sent (the holdout gets no contact)."""
-    sent = wave.select(C.CUSTOMER_ID, F.when(F.col("holdout"), F.lit(p.no_contact)).otherwise(F.col("arm")).alias("arm"),
-                       "featured_items").toPandas()
-    sent[C.CUSTOMER_ID] = sent[C.CUSTOMER_ID].astype(str)
-    return float(sim.oracle(state).expected(sent)["profit"].sum())
-
-
-def _truth(sim: CampaignSimulator, state, wave: DataFrame, acts: list[str], p: CampaignParams) -> dict[str, float]:
-    """True expected incremental profit of the strategy, each single action, random and the oracle."""
-    pol = wave.select(C.CUSTOMER_ID, "greedy", "featured_items").toPandas()
+def _truth(sim: CampaignSimulator, state, wave: DataFrame, acts: list[str], p: CampaignParams) -> tuple[dict[str, float], float]:
+    """True expected incremental profit of the strategy, each single action, random and the oracle,
+    and the true expected total profit of the wave as sent (the holdout gets no contact)."""
+    sent_arm = F.when(F.col("holdout"), F.lit(p.no_contact)).otherwise(F.col("arm"))
+    pol = wave.select(C.CUSTOMER_ID, "greedy", "featured_items", sent_arm.alias("sent")).toPandas()
     pol[C.CUSTOMER_ID] = pol[C.CUSTOMER_ID].astype(str)
     oracle = sim.oracle(state)
-    out = {"strategy": oracle.value(pol.rename(columns={"greedy": "arm"}))["incremental_profit"]}
+    items = pol[[C.CUSTOMER_ID, "featured_items"]]
+    out = {"strategy": oracle.value(items.assign(arm=pol["greedy"]))["incremental_profit"]}
     for a in acts:
-        out[f"all_{a}"] = oracle.value(pol.assign(arm=a))["incremental_profit"]
+        out[f"all_{a}"] = oracle.value(items.assign(arm=a))["incremental_profit"]
     out["random"] = float(np.mean([out[f"all_{a}"] for a in acts]))
     max_contacts = int(p.max_contacts_fraction * len(pol)) if p.max_contacts_fraction < 1 else None
     out["oracle"] = float(oracle.policy(max_contacts)["incremental_profit"].sum())
-    return out
+    return out, float(oracle.expected(items.assign(arm=pol["sent"]))["profit"].sum())
