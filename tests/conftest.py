@@ -40,6 +40,8 @@ DATA = ROOT / "data"
 # Tests that start Spark, a JVM, Horovod workers or a pipeline subprocess themselves, without
 # the ``spark`` fixture: node-id prefixes (a module, or one test).
 STARTS_SPARK: tuple[str, ...] = (
+    "tests/test_spark.py::test_an_inherited_wildcard_spark_local_ip_does_not_open_the_ui",  # a JVM with its own env
+    "tests/test_spark.py::test_env_honours_spark_local_ip",
     "tests/notebooks/test_notebooks.py::test_notebook_skips_sections_of_an_empty_lake",  # a kernel with Spark
     "tests/test_pipeline_runner.py::test_a_dead_driver_jvm_is_detected",  # a throwaway driver JVM
 )

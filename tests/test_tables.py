@@ -180,3 +180,19 @@ def test_a_copied_lake_folder_reads_the_same_tables_and_versions(spark, fresh_la
     assert _rows(copy.read(PLAIN), "id", "qty") == [(1, 10), (2, 20)]
     assert _rows(copy.read(PLAIN, version=0), "id", "qty") == [(1, 10)]
     assert copy.write(_df(spark, [(3, 30)]), PLAIN, mode="append") == 2
+
+
+def test_what_a_write_creates_is_owner_only(spark, fresh_lake):
+    """bronze/silver hold raw customer ids: no file or folder under lake_root is open to the
+    group or others (Hadoop's umask-mode and the process umask, docs/CONTRACTS.md)."""
+    import stat
+
+    lake = fresh_lake
+    lake.write(_df(spark, [(1, 10), (2, 20)]), PLAIN)
+    lake.write(_df(spark, [(3, 30)]), PLAIN, mode="append")
+    root = Path(lake.settings.resolve(lake.settings.lake_root))
+    paths = [root, *root.rglob("*")]
+    assert any(p.suffix == ".parquet" for p in paths) and any(p.name.endswith(".crc") for p in paths)
+    loose = {str(p.relative_to(root)): oct(p.lstat().st_mode & 0o777) for p in paths
+             if p.lstat().st_mode & (stat.S_IRWXG | stat.S_IRWXO)}
+    assert loose == {}

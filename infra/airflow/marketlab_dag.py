@@ -24,6 +24,7 @@ SPARK_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
     "spark.sql.session.timeZone": "UTC",
+    "spark.hadoop.fs.permissions.umask-mode": "077",
     "spark.executorEnv.PYTHONPATH": os.path.basename(WHEEL),
 }
 

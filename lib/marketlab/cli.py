@@ -99,10 +99,13 @@ def submit(job: str, conf: str, master: str | None, wheel: str | None, env_archi
                                    python=python)
     except (ConfigError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
+    from marketlab.spark import bind_environment
+
+    env = bind_environment(load_settings(conf, list(overrides)))
     if not execute:
-        click.echo(shlex.join(cmd))
+        click.echo(" ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(cmd))
         return
-    sys.exit(subprocess.call(cmd))
+    sys.exit(subprocess.call(cmd, env={**os.environ, **env}))
 
 
 @main.command("pipeline-submit")

@@ -13,6 +13,7 @@ URIs (``hdfs://``, ``s3a://``, ``file:/``) are used as they are.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -68,6 +69,10 @@ class SparkSettings(StrictModel):
             where spark-submit did not set the key.
         jars_dir: Folder with the Delta Lake jars fetched by ``make jars``.
         log_level: Spark's log level once the session is up.
+        bind_address: The address the driver, its block manager and the Spark UI listen
+            on (an IP address or ``localhost``). It replaces any ``$SPARK_LOCAL_IP`` the
+            caller's environment carries: an inherited ``0.0.0.0`` would otherwise open the
+            UI on every interface. ``env`` honours ``$SPARK_LOCAL_IP`` (127.0.0.1 when unset).
     """
 
     mode: Literal["local", "cluster"] = "local"
@@ -76,6 +81,17 @@ class SparkSettings(StrictModel):
     conf: dict[str, str] = Field(default_factory=dict)
     jars_dir: str = ".jars"
     log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
+    bind_address: str = "127.0.0.1"
+
+    @field_validator("bind_address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        if v in ("env", "localhost"):
+            return v
+        try:
+            return str(ipaddress.ip_address(v))
+        except ValueError:
+            raise ValueError(f"'{v}' is not an IP address, 'localhost' or 'env'") from None
 
     @field_validator("conf", mode="before")
     @classmethod
@@ -136,6 +152,19 @@ class PrivacySettings(StrictModel):
     secret_file: str | None = None
 
 
+class LoggingSettings(StrictModel):
+    """How jobs log (lib/marketlab/logs.py).
+
+    Attributes:
+        format: ``human`` (``HH:MM:SS LEVEL logger: message``, the summary line printed on
+            stdout) or ``json``: one JSON object per line (timestamp, level, job, stage,
+            run_id, mlflow_run_id, logger, message; the summary line with its figures), for
+            a log collector.
+    """
+
+    format: Literal["human", "json"] = "human"
+
+
 class PipelineSettings(StrictModel):
     """How ``marketlab pipeline`` runs the stage graph.
 
@@ -171,7 +200,11 @@ class SourceSpec(StrictModel):
 
     Attributes:
         kind: Canonical schema (see :mod:`marketlab.ingest.schemas`).
-        path: File, folder or glob; each matching file is one ingest batch.
+        path: A file or a folder, taken literally: ``[``, ``]``, ``{``, ``}``, ``*``, ``?``,
+            ``\\`` and ``:`` are characters of the name, never a pattern. A folder's files
+            (not its hidden ``_``/``.`` ones) are each one ingest batch.
+        pattern: Hadoop glob of file names in the folder ``path`` (``orders_*.csv``,
+            ``part-{1,2}.csv``): the only setting that globs. Unset: every file of the folder.
         format: ``csv`` (also ``.csv.gz``), ``json`` (JSON Lines) or ``parquet``.
         table: Catalog name of the bronze table the rows go to.
         columns: Canonical column -> column name in this export. Unmapped optional
@@ -187,6 +220,7 @@ class SourceSpec(StrictModel):
 
     kind: Literal["orders", "campaign", "sessions", "campaign_responses"]
     path: str
+    pattern: str | None = None
     format: Literal["csv", "json", "parquet"] = "csv"
     table: str
     delimiter: str = Field(",", min_length=1, max_length=1)
@@ -198,6 +232,15 @@ class SourceSpec(StrictModel):
     columns: dict[str, str]
     max_reject_fraction: float = Field(0.05, ge=0.0, le=1.0)
     optional: bool = False
+
+    @field_validator("pattern")
+    @classmethod
+    def _file_names_only(cls, v: str | None) -> str | None:
+        # A pattern matches names inside `path`; globbing across folders would bring back the
+        # Hadoop Globber, which fails on a ':' in any name it walks past.
+        if v is not None and ("/" in v or not v.strip()):
+            raise ValueError(f"'{v}' must be a non-empty pattern of file names (no '/'); the folder is `path`")
+        return v
 
     @model_validator(mode="after")
     def _check_mapping(self) -> "SourceSpec":
@@ -250,6 +293,7 @@ class Settings(StrictModel):
         env: Name of the environment file (``local``, ``cluster``, ``test``).
         lake_root: Root of the Delta lake (local folder or Hadoop URI).
         pipeline: How the pipeline runner schedules the stages.
+        logging: Log format of the jobs.
         privacy: Where the pseudonymisation secret comes from.
         catalog: Catalog name (``layer.table``) -> table spec.
         sources: Source name -> raw source spec.
@@ -261,6 +305,7 @@ class Settings(StrictModel):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     catalog: dict[str, TableSpec] = Field(default_factory=dict)
     sources: dict[str, SourceSpec] = Field(default_factory=dict)

@@ -25,7 +25,6 @@ time and the share of the machine's CPU time that was busy during it.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
@@ -46,6 +45,7 @@ from rich.table import Table
 import marketlab
 from marketlab.config import Settings, load_settings
 from marketlab.errors import UserError
+from marketlab.logs import PIPELINE_RUN
 from marketlab.pipeline import STAGES, Stage, dependencies, remaining_path, select_stages
 
 STATE_TABLE = "ops.pipeline_runs"
@@ -104,10 +104,12 @@ def _source_files(settings: Settings) -> list[dict]:
     for name in settings.jobs.ingest.sources or sorted(settings.sources):
         spec = settings.sources[name]
         out.append({"source": name, "spec": spec.model_dump(mode="json")})
-        pattern = settings.source_path(spec)
-        pattern = pattern[len("file:"):] if pattern.startswith("file:") else pattern
-        files = sorted(glob.glob(pattern)) if not Path(pattern).is_dir() else sorted(
-            str(p) for p in Path(pattern).rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+        path = settings.source_path(spec)
+        path = path[len("file:"):] if path.startswith("file:") else path
+        # The path is literal (ingest globs only `pattern`); with a pattern every file of the
+        # folder counts: a needless re-run is cheaper than a stale skip.
+        files = [path] if Path(path).is_file() else sorted(
+            str(p) for p in Path(path).rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
         for f in files:
             st = os.stat(f)
             out.append({"source": name, "file": f, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
@@ -308,6 +310,7 @@ def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ..
         message = ""
         try:
             # A copy per stage: stages run in threads, and a job must not see another's edits.
+            PIPELINE_RUN.set(run_id)  # this thread's job logs carry the pipeline's run id
             rc = call_job(job_file, job_argv(conf, overrides), settings=settings.model_copy(deep=True))
         except Exception as exc:  # a bug in a job: report it as that stage's failure, keep the summary
             traceback.print_exc()

@@ -24,6 +24,7 @@ import importlib.util
 import logging
 import os
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -33,7 +34,7 @@ from pyspark.sql import SparkSession
 
 from marketlab.config import ConfigError, Settings, load_settings
 from marketlab.errors import UserError
-from marketlab.logs import setup_logging
+from marketlab.logs import PIPELINE_RUN, job_context, json_enabled, set_format, setup_logging
 from marketlab.tables import Lake
 
 log = logging.getLogger("marketlab.job")
@@ -104,7 +105,10 @@ def preflight(name: str, settings: Settings) -> None:
 
 
 def _user_error(name: str, exc: UserError) -> int:
-    print(f"marketlab {name}: {exc}", file=sys.stderr)
+    if json_enabled():  # the one line as a JSON record, like every other line of the log
+        log.error("marketlab %s: %s", name, exc)
+    else:
+        print(f"marketlab {name}: {exc}", file=sys.stderr)
     return int(getattr(exc, "exit_code", 2))
 
 
@@ -126,18 +130,26 @@ def run_job(name: str, body: Callable[[JobContext], object], argv: Sequence[str]
         exception is a bug and propagates with its traceback; a ``SystemExit`` raised inside
         the body becomes a ``RuntimeError`` (it is no exit code of the job).
     """
+    from marketlab.pipeline import STAGES
+    from marketlab.spark import private_umask
+
+    private_umask()  # before anything is created: the MLflow store, the lake root
     setup_logging()
     args = (parser or job_parser(name)).parse_args(sys.argv[1:] if argv is None else list(argv))
-    try:
-        body(build_context(name, args, settings))
-        return 0
-    except UserError as exc:
-        return _user_error(name, exc)
-    except SystemExit as exc:
-        # Only the argument parsing above may exit. A library that exits inside a job (e.g.
-        # pyspark.sql.connect's import, when it takes the process for a doctest run) would
-        # otherwise turn a stage that stopped half-way into exit code 0.
-        raise RuntimeError(f"{name}: sys.exit({exc.code!r}) called inside the job") from exc
+    stage = next((s.name for s in STAGES if s.job_name == name), name)
+    with job_context(name, stage, PIPELINE_RUN.get() or uuid.uuid4().hex[:12]):
+        try:
+            settings = settings if settings is not None else load_settings(args.conf, args.overrides)
+            set_format(settings.logging.format)
+            body(build_context(name, args, settings))
+            return 0
+        except UserError as exc:
+            return _user_error(name, exc)
+        except SystemExit as exc:
+            # Only the argument parsing above may exit. A library that exits inside a job (e.g.
+            # pyspark.sql.connect's import, when it takes the process for a doctest run) would
+            # otherwise turn a stage that stopped half-way into exit code 0.
+            raise RuntimeError(f"{name}: sys.exit({exc.code!r}) called inside the job") from exc
 
 
 def load_job(path: str | os.PathLike) -> ModuleType:

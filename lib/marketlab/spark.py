@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import ipaddress
 import logging
 import os
 import sys
@@ -22,13 +23,29 @@ SESSION_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
     "spark.sql.session.timeZone": "UTC",
+    # Lake files owner-only (docs/CONTRACTS.md, "Owner-only files"): Hadoop chmods what it
+    # creates by this mask, not by the process umask, so both are set; it also reaches the
+    # executors of a cluster, whose processes MarketLab does not start.
+    "spark.hadoop.fs.permissions.umask-mode": "077",
 }
 
-# Local-mode defaults: loopback only, small shuffles (2 cores), no console progress bars in logs.
+#: Process umask of every MarketLab driver: what it writes outside Hadoop (the MLflow store
+#: and artifacts, reports, the pseudonym secret) and the local-mode JVM, which inherits it.
+PRIVATE_UMASK = 0o077
+
+
+def private_umask() -> None:
+    """Make every file and folder this process creates from now on owner-only.
+
+    bronze and silver hold raw customer ids and MLflow artifacts hold keyed customers, so
+    nothing MarketLab writes is for other accounts of the machine. Process-wide on purpose:
+    called by the job harness and by :func:`get_spark` before the JVM starts.
+    """
+    os.umask(PRIVATE_UMASK)
+
+# Local-mode defaults: small shuffles (2 cores), no console progress bars in logs. The
+# addresses come from `spark.bind_address` (:func:`bind_conf`).
 _LOCAL_DEFAULTS = {
-    "spark.driver.host": "127.0.0.1",
-    "spark.driver.bindAddress": "127.0.0.1",
-    "spark.ui.host": "127.0.0.1",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "8",
@@ -48,10 +65,64 @@ def delta_jars(settings: Settings) -> list[str]:
     return sorted(glob.glob(os.path.join(settings.resolve(settings.spark.jars_dir), "*.jar")))
 
 
+def bind_address(settings: Settings) -> str:
+    """The address Spark listens on: ``spark.bind_address``, or ``$SPARK_LOCAL_IP`` when it says ``env``."""
+    addr = settings.spark.bind_address
+    if addr == "env":
+        return os.environ.get("SPARK_LOCAL_IP") or "127.0.0.1"
+    return addr
+
+
+def bind_environment(settings: Settings) -> dict[str, str]:
+    """Environment a driver JVM must start with: ``SPARK_LOCAL_IP`` set to :func:`bind_address`.
+
+    Spark's web UI binds to ``$SPARK_LOCAL_IP`` of the JVM's environment (``0.0.0.0`` when
+    unset), not to ``spark.driver.bindAddress``, so the variable itself has to be right.
+    """
+    return {"SPARK_LOCAL_IP": bind_address(settings)}
+
+
+def bind_conf(settings: Settings) -> dict[str, str]:
+    """``spark.driver.bindAddress`` and ``spark.driver.host`` for :func:`bind_address`.
+
+    A wildcard address (``0.0.0.0``, ``::``) is only something to listen on; the driver then
+    advertises the loopback address to its in-process executors.
+    """
+    addr = bind_address(settings)
+    unspecified = addr != "localhost" and ipaddress.ip_address(addr).is_unspecified
+    return {"spark.driver.bindAddress": addr, "spark.driver.host": "127.0.0.1" if unspecified else addr}
+
+
+def _launch_jvm_logging_to_python(builder) -> None:
+    """Start the driver JVM with its stderr read into Python logging (``logging.format: json``).
+
+    The JVM writes its own lines (log4j, its start-up warnings) straight to the inherited
+    stderr, which would put plain text between the JSON lines; PySpark's launcher takes the
+    child's pipes as arguments, so the gateway is started here, before the builder would.
+    """
+    import subprocess
+
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    from marketlab.logs import log_lines
+
+    if SparkContext._gateway is not None:  # a JVM of this process is already up
+        return
+    conf = SparkConf(loadDefaults=False)
+    for key, value in builder._options.items():
+        conf.set(key, value)
+    gateway = launch_gateway(conf, popen_kwargs={"stderr": subprocess.PIPE})
+    log_lines(gateway.proc.stderr)
+    SparkContext._gateway, SparkContext._jvm = gateway, gateway.jvm
+
+
 def get_spark(settings: Settings) -> SparkSession:
     """Return the session for these settings, building it once per process.
 
-    Local mode builds a session bound to 127.0.0.1 with the Delta extensions and jars.
+    Local mode builds a session bound to ``spark.bind_address`` (127.0.0.1) with the Delta
+    extensions and jars; the caller's ``$SPARK_LOCAL_IP`` is replaced unless that setting
+    is ``env``.
     Cluster mode attaches to the session spark-submit configured and only fills in keys
     that spark-submit left unset.
 
@@ -67,6 +138,7 @@ def get_spark(settings: Settings) -> SparkSession:
     """
     cfg = settings.spark
     if cfg.mode == "cluster":
+        private_umask()
         # SparkConf() holds what spark-submit set (--name, --conf, spark-defaults.conf);
         # only keys it left unset are filled in, before the context starts so that core
         # settings (executor sizes) still apply. --name wins over spark.app_name.
@@ -87,7 +159,9 @@ def get_spark(settings: Settings) -> SparkSession:
                   spark.sparkContext.appName)
         return spark
 
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Conf decides, not the caller's environment: the JVM started below inherits it (and the umask).
+    os.environ.update(bind_environment(settings))
+    private_umask()
     # Executors must run the same interpreter (the venv) as the driver.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -98,13 +172,15 @@ def get_spark(settings: Settings) -> SparkSession:
             "(fetches them from Maven Central)"
         )
     builder = SparkSession.builder.master(cfg.master).appName(cfg.app_name)
-    for key, value in {**_LOCAL_DEFAULTS, **SESSION_CONF, **cfg.conf}.items():
+    for key, value in {**_LOCAL_DEFAULTS, **bind_conf(settings), **SESSION_CONF, **cfg.conf}.items():
         builder = builder.config(key, value)
     builder = builder.config("spark.jars", ",".join(jars))
     log4j = os.path.join(settings.project_root, "conf", "log4j2.properties")
     if os.path.isfile(log4j) and "spark.driver.extraJavaOptions" not in cfg.conf:
         builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
     try:
+        if settings.logging.format == "json":
+            _launch_jvm_logging_to_python(builder)
         spark = builder.getOrCreate()
     except Exception as exc:  # the JVM did not start: conf the validators could not judge (jars, memory, java)
         first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)

@@ -29,7 +29,7 @@ import pyspark
 
 from marketlab.config import Settings, load_settings
 from marketlab.pipeline import select_stages
-from marketlab.spark import SESSION_CONF, delta_jars
+from marketlab.spark import SESSION_CONF, bind_conf, bind_environment, delta_jars
 
 DEFAULT_MASTER = "spark://127.0.0.1:7077"
 
@@ -73,7 +73,9 @@ def submit_command(app_file: str | os.PathLike, settings: Settings, *, name: str
     wheel = wheel or find_wheel(root)
     master = master or os.environ.get("SPARK_MASTER", DEFAULT_MASTER)
     driver_python = os.environ.get("PYSPARK_DRIVER_PYTHON") or sys.executable
-    conf: dict[str, str] = {**SESSION_CONF, "spark.pyspark.driver.python": driver_python}
+    # The client-mode driver listens where conf says (spark.bind_address); run the command
+    # with :func:`marketlab.spark.bind_environment` too, which places the driver's UI.
+    conf: dict[str, str] = {**SESSION_CONF, **bind_conf(settings), "spark.pyspark.driver.python": driver_python}
     # The wheel as a path entry of the executors' Python workers (see the module doc).
     executor_path = [os.path.basename(wheel)]
     if env_archive:
@@ -169,7 +171,8 @@ def submit_pipeline(conf: str, *, master: str | None = None, wheel: str | None =
                 out = sys.stderr.fileno()
             except (AttributeError, OSError, ValueError):  # a captured stream without a descriptor
                 out = None
-            return subprocess.run(cmd, timeout=timeout_s, stdout=out).returncode
+            env = {**os.environ, **bind_environment(settings)}
+            return subprocess.run(cmd, timeout=timeout_s, stdout=out, env=env).returncode
         except subprocess.TimeoutExpired:
             return 124
 

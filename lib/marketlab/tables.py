@@ -82,7 +82,7 @@ def check_writable(settings: Settings) -> None:
     if above is not None and not above.is_dir():
         raise ConfError(f"lake_root {path} cannot be a folder: {above} is a regular file")
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)  # raw ids: owner-only (docs/CONTRACTS.md)
         fd, probe = tempfile.mkstemp(prefix=".marketlab-write-check-", dir=path)
         os.close(fd)
         os.unlink(probe)

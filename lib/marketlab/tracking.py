@@ -14,6 +14,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from marketlab.config import Settings
+from marketlab.logs import json_enabled, update_job_context
 from marketlab.tables import Lake
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def check_tracking(settings: Settings) -> None:
     if uri.startswith("sqlite:///"):
         folder = Path(uri[len("sqlite:///"):]).parent
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise ConfError(f"mlflow.tracking_uri {uri}: cannot create {folder}: {exc.strerror or exc}") from None
         return
@@ -72,8 +73,14 @@ def configure_mlflow(settings: Settings) -> str:
     # Artifact uploads draw progress bars, which only clutter job logs.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = settings.tracking_uri()
+    # The store and the artifacts hold run data about customers: owner-only (docs/CONTRACTS.md).
     if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    artifacts = settings.artifact_root()
+    if artifacts.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        Path(unquote(urlparse(artifacts).path)).mkdir(parents=True, exist_ok=True, mode=0o700)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     name = settings.mlflow.experiment
@@ -154,11 +161,14 @@ def job_run(settings: Settings, job: str, lake: Lake, params: dict[str, Any] | N
         before = lake.commit_info
         # Every commit of the job names it and this run (Delta user metadata: `marketlab history`).
         lake.commit_info = {**before, "job": job, "mlflow_run_id": run.info.run_id}
+        update_job_context(mlflow_run_id=run.info.run_id)
         try:
             yield run
         finally:
             lake.commit_info = before
             log_lineage(lake)
+            if json_enabled():  # the figures of the job's JSON summary line
+                update_job_context(figures=MlflowClient().get_run(run.info.run_id).data.metrics)
 
 
 def promote_if_better(

@@ -154,7 +154,7 @@ def test_corrupt_file_fails_alone_and_tables_keep_version(spark, tmp_path, kind)
     good = tmp_path / "in" / "a_good.csv"
     good.parent.mkdir()
     good.write_text("\n".join(_retail_lines(50)) + "\n")
-    lake = _lake_for(spark, tmp_path, good.parent / "*")
+    lake = _lake_for(spark, tmp_path, good.parent)  # a folder: each of its files
     ingest(lake, lake.settings.jobs.ingest)
     version = lake.version("bronze.orders")
     bad = good.parent / "b_bad.csv.gz"

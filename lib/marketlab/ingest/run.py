@@ -307,7 +307,7 @@ def run(lake: Lake, params: IngestParams) -> IngestResult:
         spec = specs[name]
         seen = _already_ingested(lake, params.log_table, name)
         try:
-            files = list_files(lake.spark, lake.settings.source_path(spec))
+            files = list_files(lake.spark, lake.settings.source_path(spec), spec.pattern)
         except IngestFileError as exc:
             if spec.optional and "no source file matches" in str(exc):
                 result.files.append(FileResult(name, spec.path, "skipped", message="optional source: no file yet"))

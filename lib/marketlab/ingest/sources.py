@@ -10,6 +10,7 @@ import csv
 from dataclasses import dataclass
 from datetime import datetime
 
+from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -47,40 +48,84 @@ class SourceFile:
         return self.sha256[:16]
 
 
-def list_files(spark: SparkSession, pattern: str) -> list[SourceFile]:
-    """Files matching a path, folder or glob, sorted by path, with their sha256.
+#: Characters Hadoop's glob (and so every Spark file reader, which globs its paths) takes as
+#: pattern syntax; a literal path has each escaped with a backslash.
+GLOB_CHARS = frozenset("[]{}*?\\")
+
+#: Options of every raw-file read. Hadoop's local file system looks for a ``.<name>.crc``
+#: checksum beside each file it opens and builds that name as a URI, which fails on a ':' in
+#: the name (``orders_2011-12-09T12:00.csv``: "Relative path in absolute URI"). Raw exports
+#: never have a Hadoop checksum file, so not verifying one loses nothing; the read options
+#: reach a file system of this read only (the cache is bypassed), so Delta's own reads
+#: keep verifying theirs.
+RAW_READ_OPTIONS = {"fs.file.checksum.verify": "false", "fs.file.impl.disable.cache": "true"}
+
+
+def hadoop_literal(path: str) -> str:
+    """``path`` with Hadoop's glob characters escaped, so that a reader takes it literally."""
+    return "".join("\\" + ch if ch in GLOB_CHARS else ch for ch in path)
+
+
+def _hadoop_path(spark: SparkSession, path: str):
+    """A Hadoop ``Path`` for a literal path or URI string (``Path(String)`` does not glob)."""
+    return spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
+
+
+def list_files(spark: SparkSession, path: str, pattern: str | None = None) -> list[SourceFile]:
+    """The files of a source, sorted by path, with their sha256.
+
+    ``path`` is literal: a file, or a folder whose files are listed (hidden ``_``/``.``
+    files skipped). Only ``pattern`` globs, over the names of the folder's files, with
+    Hadoop's glob syntax matched name by name (the Hadoop Globber is not used: it fails on
+    a ':' in any name of the folder).
 
     Listing goes through the Hadoop FileSystem (not a file data source) so that empty
     files are listed too and fail with a clear message instead of being skipped silently.
 
+    Args:
+        spark: Session.
+        path: File or folder (local path or Hadoop URI), taken literally.
+        pattern: Glob of file names in the folder ``path``; ``None``: every file.
+
     Raises:
-        IngestFileError: Nothing matches.
+        IngestFileError: The path does not exist, or nothing matches.
     """
     jvm = spark.sparkContext._jvm
-    hpath = jvm.org.apache.hadoop.fs.Path(pattern)
+    hpath = _hadoop_path(spark, path)
     fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    statuses = fs.globStatus(hpath) or []
+    if not fs.exists(hpath):
+        hint = ""
+        if pattern is None and GLOB_CHARS & set(path):
+            hint = " (a source path is literal: set the source's `pattern` to glob file names in a folder)"
+        raise IngestFileError(f"no source file matches {path}: no such file or folder{hint}")
+    status = fs.getFileStatus(hpath)
+    if pattern is not None and not status.isDirectory():
+        raise IngestFileError(f"{path}: `pattern` {pattern!r} needs `path` to be a folder, this is a file")
+    children = fs.listStatus(hpath) if status.isDirectory() else [status]
+    matches = jvm.org.apache.hadoop.fs.GlobPattern(pattern).matches if pattern is not None else None
     found = []
-    for status in statuses:
-        children = fs.listStatus(status.getPath()) if status.isDirectory() else [status]
-        for child in children:
-            name = child.getPath().getName()
-            # Hidden and marker files (_SUCCESS, .crc) are never data.
-            if child.isFile() and not name.startswith(("_", ".")):
-                found.append(child)
+    for child in children:
+        name = child.getPath().getName()
+        # Hidden and marker files (_SUCCESS, .crc) are never data.
+        if child.isFile() and not name.startswith(("_", ".")) and (matches is None or matches(name)):
+            found.append(child)
     if not found:
-        raise IngestFileError(f"no source file matches {pattern}")
+        raise IngestFileError(f"no source file matches {path}" + (f" / {pattern}" if pattern is not None else ""))
     sizes = {str(st.getPath()): (int(st.getLen()), datetime.fromtimestamp(st.getModificationTime() / 1000))
              for st in found}
     non_empty = [p for p, (size, _) in sizes.items() if size > 0]
-    shas = {p: _EMPTY_SHA for p in sizes}
+    shas = {p: _EMPTY_SHA for p in sizes if p not in non_empty}
     if non_empty:
         try:
-            rows = (spark.read.format("binaryFile").load(non_empty)
+            rows = (spark.read.format("binaryFile").options(**RAW_READ_OPTIONS)
+                    .load([hadoop_literal(p) for p in non_empty])
                     .select("path", F.sha2("content", 256).alias("sha")).collect())
-        except AnalysisException as exc:
-            raise IngestFileError(f"cannot read {pattern}: {exc}") from None
+        except (AnalysisException, Py4JJavaError) as exc:
+            raise IngestFileError(f"cannot read {path}: {str(exc).strip().splitlines()[0][:300]}") from None
         shas.update({r.path: r.sha for r in rows})
+    unread = sorted(set(sizes) - set(shas))
+    if unread:  # a file the reader reports under another name would otherwise get no checksum
+        raise IngestFileError(f"{path}: Spark could not read {unread[:3]} under their listed names")
     return sorted((SourceFile(p, size, mtime, shas[p]) for p, (size, mtime) in sizes.items()), key=lambda f: f.path)
 
 
@@ -98,7 +143,7 @@ def read_lines(spark: SparkSession, path: str, content_id: str = "") -> tuple[Da
 
     Args:
         spark: Session.
-        path: File URI.
+        path: File URI as listed (literal: glob characters are escaped here).
         content_id: The file's checksum. It is part of the cached plan, so a file rewritten
             in place is read again instead of matching the cache of its previous content.
 
@@ -106,7 +151,7 @@ def read_lines(spark: SparkSession, path: str, content_id: str = "") -> tuple[Da
         ``(lines, cached)``: the numbered lines and the persisted frame the caller
         unpersists when done.
     """
-    raw = spark.read.text(path).select(
+    raw = spark.read.options(**RAW_READ_OPTIONS).text(hadoop_literal(path)).select(
         F.col("value"),
         F.lit(content_id).alias("_content"),
         F.col("_metadata.file_block_start").alias("_blk"),
@@ -141,7 +186,7 @@ def header_tokens(line: str, delimiter: str, quote: str) -> list[str]:
 def read_parquet_rows(spark: SparkSession, path: str) -> DataFrame:
     """Read a Parquet file with ``_line`` = row index + 1 (stable across reads)."""
     try:
-        df = spark.read.parquet(path)
+        df = spark.read.options(**RAW_READ_OPTIONS).parquet(hadoop_literal(path))
     except AnalysisException as exc:
         raise IngestFileError(f"{path}: not a readable Parquet file ({exc})") from None
     return df.select("*", (F.col("_metadata.row_index") + 1).alias(C.LINE))
