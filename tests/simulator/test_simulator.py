@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 from scipy import stats
 
+from marketlab import constants as C
 from marketlab.config import load_settings
 from marketlab.errors import BadInputError, UserError
 from marketlab.simulator import RESPONSE_COLUMNS, CampaignSimulator, Dynamics, SimulatorParams
@@ -267,3 +268,25 @@ def test_synthetic_world(params, tmp_path):
     r = sim.respond(_wave(ids, "email", o.best_items().to_numpy(object)), tmp_path)
     f = pd.read_csv(r.path)
     assert len(f) == 20_000 and 0.1 < f["ordered"].mean() < 0.6
+
+
+def test_history_is_the_shops_own_facts_per_customer(sim, retail_lines):
+    """What the RL evaluation may read of the world: the order history, cross-checked here
+    against pandas on the raw lines; no column of the truth."""
+    h = sim.history()
+    assert list(h.columns) == ["customer_id", "recency_days", "frequency", "aov"]
+    np.testing.assert_array_equal(h["customer_id"].to_numpy(), sim.customer_ids)
+    d = retail_lines[(retail_lines[C.INVOICE_TS] < sim.wave_date) & (retail_lines[C.QUANTITY] > 0)
+                     & (retail_lines[C.UNIT_PRICE] > 0) & ~retail_lines[C.INVOICE_NO].str.startswith("C")
+                     & retail_lines[C.STOCK_CODE].str.strip().str.match(r"^\d") & retail_lines[C.CUSTOMER_ID].notna()]
+    d = d.assign(c=d[C.CUSTOMER_ID].astype("int64").astype(str), v=d[C.QUANTITY] * d[C.UNIT_PRICE])
+    # An invoice is dated by its first line (a few span a minute).
+    inv = d.groupby(["c", C.INVOICE_NO]).agg(ts=(C.INVOICE_TS, "min"), v=("v", "sum"))
+    per = inv.groupby(level="c").agg(f=("v", "size"), total=("v", "sum"), last=("ts", "max"))
+    got = h.set_index("customer_id").loc[per.index]
+    np.testing.assert_array_equal(got["frequency"].to_numpy(), per["f"].to_numpy(float))
+    np.testing.assert_allclose(got["aov"].to_numpy(), (per["total"] / per["f"]).to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(got["recency_days"].to_numpy(),
+                               ((sim.wave_date - per["last"]) / pd.Timedelta(days=1)).to_numpy(), rtol=1e-9)
+    h.loc[:, "frequency"] = -1.0  # a copy: the world is not the caller's to change
+    assert (sim.history()["frequency"] >= 1).all()

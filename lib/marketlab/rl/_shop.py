@@ -3,8 +3,8 @@
 The simulator keeps its world private; its history features (orders, recency, average
 order value, computed from the order lines before the wave date) are facts the shop has
 in its own order lines, not ground truth. The RL evaluation needs them for the synthetic
-shop too, which has no order lines, so this adapter reads them from the world. It reads
-nothing of the truth (baseline, effects, spend).
+shop too, which has no order lines, so this adapter takes them from
+:meth:`CampaignSimulator.history` (nothing of the truth is in it) in the RL column names.
 """
 
 from __future__ import annotations
@@ -17,6 +17,6 @@ from marketlab.simulator import CampaignSimulator
 
 def shop_history(sim: CampaignSimulator) -> pd.DataFrame:
     """One row per customer: ``customer_id``, ``recency_days``, ``frequency``, ``monetary`` at the wave date."""
-    w = sim._w  # noqa: SLF001 - the history half of the world only (see the module docstring)
-    return pd.DataFrame({T.CUSTOMER: w.customer_ids, T.RECENCY: w.recency_days, T.FREQUENCY: w.frequency,
-                         T.MONETARY: w.aov})
+    h = sim.history()
+    return pd.DataFrame({T.CUSTOMER: h["customer_id"].to_numpy(), T.RECENCY: h["recency_days"].to_numpy(),
+                         T.FREQUENCY: h["frequency"].to_numpy(), T.MONETARY: h["aov"].to_numpy()})

@@ -129,6 +129,21 @@ class CampaignSimulator:
         """The population: the shop's ids of customers with history before the wave date."""
         return self._w.customer_ids.copy()
 
+    def history(self) -> pd.DataFrame:
+        """What the shop itself knows of each customer at the wave date (not ground truth).
+
+        Orders, recency and average order value come from the order lines before the wave
+        date, facts the shop holds in its own lines; a synthetic shop has no order lines, so
+        a consumer that needs them (the RL evaluation) asks here. Nothing of the truth
+        (baseline, effects, spend model) is in it.
+
+        Returns:
+            ``customer_id``, ``recency_days``, ``frequency``, ``aov``.
+        """
+        w = self._w
+        return pd.DataFrame({S.CUSTOMER_ID: w.customer_ids, "recency_days": w.recency_days,
+                             "frequency": w.frequency, "aov": w.aov})
+
     def initial_state(self) -> SimState:
         """The state before the first wave: nobody contacted recently."""
         n = self._w.n
