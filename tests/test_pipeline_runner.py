@@ -316,3 +316,43 @@ def test_latest_report_is_the_report_stages_latest_file(tmp_path):
     (tmp_path / "elsewhere").rename(tmp_path / "reports")
     assert _latest_report(default) == str(tmp_path / "reports" / "latest.html")
     assert _latest_report(make_settings(tmp_path, ["lake_root=s3a://bucket/lake"])) is None
+
+
+def test_a_second_pipeline_on_the_same_lake_refuses_and_a_killed_holder_leaves_no_lock(tmp_path):
+    """Issue 24: two pipelines on one lake at once race their writes; the second refuses
+    before any stage (or Spark) starts, and a SIGKILLed holder does not wedge the lake."""
+    import io
+    import signal
+    import subprocess
+    import sys
+
+    from rich.console import Console
+
+    from marketlab.errors import LakeBusyError
+    from marketlab.pipeline_runner import run_pipeline
+    from marketlab.tables import LOCK_FILE, lock_lake
+
+    overrides = (f"lake_root={tmp_path / 'lake'}", f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}")
+    settings = load_settings(ROOT / "conf" / "test.yaml", list(overrides))
+    with lock_lake(settings):
+        with pytest.raises(LakeBusyError, match=r"another pipeline run \(pid \d+\) holds the lake"):
+            lock_lake(settings)
+        out = io.StringIO()
+        res = run_pipeline(str(ROOT / "conf" / "test.yaml"), overrides, only=("ingest",),
+                           console=Console(file=out, width=200))
+        assert res.exit_code == 2 and res.stages == []
+        assert "another pipeline run" in out.getvalue() and not (tmp_path / "lake" / "bronze").exists()
+    lock_lake(settings).release()  # released: the next run takes it
+    assert (tmp_path / "lake" / LOCK_FILE).stat().st_mode & 0o077 == 0
+    code = ("import sys, time; from marketlab.config import load_settings; from marketlab.tables import lock_lake; "
+            f"held = lock_lake(load_settings({str(ROOT / 'conf' / 'test.yaml')!r}, {list(overrides)!r})); "
+            "print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LakeBusyError):
+            lock_lake(settings)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    lock_lake(settings).release()

@@ -32,3 +32,7 @@ class MissingTableError(UserError, LookupError):
 
 class ConfError(UserError, ValueError):
     """Configuration that cannot be used (unknown key, wrong type, impossible combination)."""
+
+
+class LakeBusyError(UserError):
+    """Another pipeline run holds the lake (two runs on one lake would race their writes)."""

@@ -251,10 +251,7 @@ def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ..
         stage succeeded or was up to date, else the code of the first stage that failed (2
         for a bad conf or stage name).
     """
-    from marketlab.logs import setup_logging
-    from marketlab.runtime import UserError, call_job, job_argv, load_job
-    from marketlab.spark import get_spark
-    from marketlab.tables import Lake
+    from marketlab.tables import lock_lake
 
     console = console or Console(stderr=True)
     run_id = uuid.uuid4().hex[:12]
@@ -264,6 +261,25 @@ def run_pipeline(conf: str, overrides: tuple[str, ...] = (), only: tuple[str, ..
     except (ValueError, UserError) as exc:  # an unknown stage name, a bad conf
         console.print(f"[red]marketlab pipeline: {exc}[/red]")
         return PipelineResult(run_id, 2, [])
+    try:
+        held = lock_lake(settings)
+    except UserError as exc:  # another run holds the lake (or it cannot hold files): nothing ran
+        console.print(f"[red]marketlab pipeline: {exc}[/red]")
+        return PipelineResult(run_id, exc.exit_code, [])
+    try:
+        return _run_locked(conf, overrides, selected, settings, force, console, max_parallel, run_id)
+    finally:
+        held.release()
+
+
+def _run_locked(conf: str, overrides: tuple[str, ...], selected: list[Stage], settings: Settings, force: bool,
+                console: Console, max_parallel: int | None, run_id: str) -> PipelineResult:
+    """:func:`run_pipeline` once it holds the lake."""
+    from marketlab.logs import setup_logging
+    from marketlab.runtime import call_job, job_argv, load_job
+    from marketlab.spark import get_spark
+    from marketlab.tables import Lake
+
     clock = _RunClock()
     setup_logging()
     jobs_dir = Path(settings.project_root) / "jobs"

@@ -31,7 +31,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from marketlab.config import Settings
-from marketlab.errors import GateFailedError, MissingTableError
+from marketlab.errors import GateFailedError, LakeBusyError, MissingTableError
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,64 @@ def check_writable(settings: Settings) -> None:
         os.unlink(probe)
     except OSError as exc:
         raise ConfError(f"lake_root {path} is not writable: {exc.strerror or exc}") from None
+
+
+#: The file a pipeline run locks in a local lake root (:func:`lock_lake`).
+LOCK_FILE = "_pipeline.lock"
+
+
+class LakeLock:
+    """A held lake lock (:func:`lock_lake`); :meth:`release` or leaving the ``with`` block frees it."""
+
+    def __init__(self, fd: int | None):
+        self._fd = fd
+
+    def release(self) -> None:
+        import os
+
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    def __enter__(self) -> "LakeLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def lock_lake(settings: Settings) -> LakeLock:
+    """Take the lake for one pipeline run; a second run on the same lake refuses at once.
+
+    An advisory ``flock`` on ``<lake_root>/_pipeline.lock`` (owner-only), released by
+    :meth:`LakeLock.release` or when the process dies (a killed run leaves no stale lock).
+    The file names the holder's pid for the message. A Hadoop URI lake (``s3a://``,
+    ``hdfs://``) gets no cross-process lock here: the orchestrator serialises its runs
+    (the generated Airflow DAG has ``max_active_runs=1``).
+
+    Raises:
+        LakeBusyError: Another process holds the lock.
+        ConfError: The lake root cannot hold files (:func:`check_writable`).
+    """
+    import fcntl
+    import os
+
+    root = settings.resolve(settings.lake_root)
+    if "://" in root and not root.startswith("file:"):
+        return LakeLock(None)
+    check_writable(settings)
+    path = os.path.join(root[len("file:"):] if root.startswith("file:") else root, LOCK_FILE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise LakeBusyError(f"another pipeline run ({holder}) holds the lake {root}; "
+                            "wait for it to end (one run per lake at a time)") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+    return LakeLock(fd)
 
 
 #: Delta's session key for the commit's user metadata; merges (no writer option) set it under
