@@ -25,6 +25,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from delta.tables import DeltaTable
@@ -60,6 +61,14 @@ def catalog_name(settings: Settings, name: str) -> str:
     raise UnknownTableError(f"no table '{name}' in the catalog{hint}")
 
 
+def local_lake_root(settings: Settings) -> Path | None:
+    """The lake root as a local folder (a plain path or a ``file:`` URI); None for a Hadoop URI."""
+    root = settings.resolve(settings.lake_root)
+    if "://" in root and not root.startswith("file:"):
+        return None
+    return Path(root[len("file:"):] if root.startswith("file:") else root)
+
+
 def check_writable(settings: Settings) -> None:
     """Fail before any work when a local lake root cannot hold tables (a Hadoop URI is not checked).
 
@@ -70,14 +79,12 @@ def check_writable(settings: Settings) -> None:
     """
     import os
     import tempfile
-    from pathlib import Path
 
     from marketlab.errors import ConfError
 
-    root = settings.resolve(settings.lake_root)
-    if "://" in root and not root.startswith("file:"):
+    path = local_lake_root(settings)
+    if path is None:
         return
-    path = Path(root[len("file:"):] if root.startswith("file:") else root)
     above = next((p for p in (path, *path.parents) if p.exists()), None)
     if above is not None and not above.is_dir():
         raise ConfError(f"lake_root {path} cannot be a folder: {above} is a regular file")
@@ -130,12 +137,11 @@ def lock_lake(settings: Settings) -> LakeLock:
     import fcntl
     import os
 
-    root = settings.resolve(settings.lake_root)
-    if "://" in root and not root.startswith("file:"):
+    root = local_lake_root(settings)
+    if root is None:
         return LakeLock(None)
     check_writable(settings)
-    path = os.path.join(root[len("file:"):] if root.startswith("file:") else root, LOCK_FILE)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -17,6 +17,5 @@ from marketlab.simulator import CampaignSimulator
 
 def shop_history(sim: CampaignSimulator) -> pd.DataFrame:
     """One row per customer: ``customer_id``, ``recency_days``, ``frequency``, ``monetary`` at the wave date."""
-    h = sim.history()
-    return pd.DataFrame({T.CUSTOMER: h["customer_id"].to_numpy(), T.RECENCY: h["recency_days"].to_numpy(),
-                         T.FREQUENCY: h["frequency"].to_numpy(), T.MONETARY: h["aov"].to_numpy()})
+    names = {"customer_id": T.CUSTOMER, "recency_days": T.RECENCY, "frequency": T.FREQUENCY, "aov": T.MONETARY}
+    return sim.history().rename(columns=names)[list(names.values())]
