@@ -72,3 +72,12 @@ def test_bind_address_is_validated_and_resolved(tmp_path, monkeypatch):
     assert bind_conf(wildcard) == {"spark.driver.bindAddress": "0.0.0.0", "spark.driver.host": "127.0.0.1"}
     monkeypatch.delenv("SPARK_LOCAL_IP")
     assert bind_environment(wildcard) == {"SPARK_LOCAL_IP": "127.0.0.1"}
+
+
+def test_the_session_carries_every_session_conf_key(spark):
+    # Among them the collect-socket timeout: Spark's 15 s default was missed once on a busy CI.
+    from marketlab.spark import SESSION_CONF
+
+    conf = spark.sparkContext.getConf()
+    assert {k: conf.get(k) for k in SESSION_CONF} == SESSION_CONF
+    assert SESSION_CONF["spark.python.authenticate.socketTimeout"] == "300s"

@@ -27,6 +27,10 @@ SESSION_CONF = {
     # creates by this mask, not by the process umask, so both are set; it also reaches the
     # executors of a cluster, whose processes MarketLab does not start.
     "spark.hadoop.fs.permissions.umask-mode": "077",
+    # The JVM serves every collect() on a one-shot loopback socket that it closes when Python
+    # has not connected within this time (Spark's default, 15 s). A busy 2-core CI machine
+    # missed it once (`CANNOT_OPEN_SOCKET ... Connection reset by peer`, a plain collect).
+    "spark.python.authenticate.socketTimeout": "300s",
 }
 
 #: Process umask of every MarketLab driver: what it writes outside Hadoop (the MLflow store
