@@ -147,15 +147,6 @@ with DAG(
         conf=SPARK_CONF,
         doc_md="budgeted action per customer + off-policy evaluation",
     )
-    export = SparkSubmitOperator(
-        task_id="export",
-        name="marketlab-export",
-        application=f"{MARKETLAB_HOME}/jobs/export.py",
-        application_args=["--conf", CONF],
-        py_files=WHEEL,
-        conf=SPARK_CONF,
-        doc_md="next campaign wave: chosen actions + random holdout",
-    )
     sequence = SparkSubmitOperator(
         task_id="sequence",
         name="marketlab-sequence",
@@ -164,6 +155,24 @@ with DAG(
         py_files=WHEEL,
         conf=SPARK_CONF,
         doc_md="sequence Transformer + Mult-VAE (Horovod) vs baselines, next items + P(buy)",
+    )
+    drift = SparkSubmitOperator(
+        task_id="drift",
+        name="marketlab-drift",
+        application=f"{MARKETLAB_HOME}/jobs/drift.py",
+        application_args=["--conf", CONF],
+        py_files=WHEEL,
+        conf=SPARK_CONF,
+        doc_md="PSI/KS drift of key features and scores vs the last accepted run",
+    )
+    export = SparkSubmitOperator(
+        task_id="export",
+        name="marketlab-export",
+        application=f"{MARKETLAB_HOME}/jobs/export.py",
+        application_args=["--conf", CONF],
+        py_files=WHEEL,
+        conf=SPARK_CONF,
+        doc_md="next campaign wave: chosen actions + random holdout",
     )
     campaign = SparkSubmitOperator(
         task_id="campaign",
@@ -197,10 +206,15 @@ with DAG(
     clean >> evaluation
     effect >> strategy
     evaluation >> strategy
-    strategy >> export
     features >> sequence
+    value >> drift
+    behaviour >> drift
+    effect >> drift
+    sequence >> drift
+    strategy >> export
+    drift >> export
     inventory >> campaign
-    behaviour >> report
     recommend >> report
     strategy >> report
+    drift >> report
     campaign >> report

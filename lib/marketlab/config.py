@@ -24,6 +24,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from marketlab.behaviour.params import BehaviourParams
 from marketlab.clean.params import CleanParams
+from marketlab.drift.params import DriftParams
 from marketlab.effect.params import EffectParams
 from marketlab.evaluation.params import EvaluationParams, ExportParams
 from marketlab.features.params import FeaturesParams
@@ -283,6 +284,7 @@ class JobsSettings(StrictModel):
     value: ValueParams = Field(default_factory=ValueParams)
     sequence: SequenceParams = Field(default_factory=SequenceParams)
     campaign: CampaignParams = Field(default_factory=CampaignParams)
+    drift: DriftParams = Field(default_factory=DriftParams)
 
 
 class Settings(StrictModel):
@@ -322,6 +324,9 @@ class Settings(StrictModel):
         unknown = [n for n in self.jobs.ingest.sources if n not in self.sources]
         if unknown:
             raise ValueError(f"jobs.ingest.sources: unknown source(s) {unknown}; configured: {sorted(self.sources)}")
+        unwatched = [c.table for c in self.jobs.drift.checks if c.table not in self.catalog]
+        if unwatched:
+            raise ValueError(f"jobs.drift.checks: table(s) {unwatched} not in the catalog")
         return self
 
     # --- path helpers ----------------------------------------------------------------

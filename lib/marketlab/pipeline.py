@@ -81,10 +81,16 @@ STAGES: tuple[Stage, ...] = (
     Stage("strategy", ("gold.uplift_scores", "gold.campaign_evaluations", "silver.campaign_log"), ("gold.strategy", "gold.strategy_summary"),
           expected_s=20, description="budgeted action per customer + off-policy evaluation",
           params=("strategy", "evaluation")),
-    Stage("export", ("gold.strategy", "silver.campaign_log"), ("gold.campaign_export",),
-          expected_s=5, description="next campaign wave: chosen actions + random holdout", params=("export", "evaluation")),
     Stage("sequence", ("gold.customer_sequences",), ("gold.sequence_scores",),
           expected_s=120, description="sequence Transformer + Mult-VAE (Horovod) vs baselines, next items + P(buy)"),
+    Stage("drift", ("gold.customer_features", "gold.customer_value", "gold.purchase_intent", "gold.uplift_scores",
+                    "gold.sequence_scores"), ("ops.drift",),
+          expected_s=15, description="PSI/KS drift of key features and scores vs the last accepted run",
+          optional=("gold.customer_value", "gold.purchase_intent", "gold.uplift_scores", "gold.sequence_scores")),
+    # A blocking drift fails its stage, so the next wave is not exported on drifted scores.
+    Stage("export", ("gold.strategy", "silver.campaign_log", "ops.drift"), ("gold.campaign_export",),
+          expected_s=5, description="next campaign wave: chosen actions + random holdout", params=("export", "evaluation"),
+          optional=("ops.drift",)),
     Stage("campaign", ("silver.order_lines", "silver.returns", "gold.item_features", "gold.inventory_plan"),
           ("gold.campaign_waves", "bronze.campaign_responses", "bronze._campaign_rejects", "ops.campaign_ingest_log",
            "silver.campaign_responses", "silver.campaign_response_rejects", "gold.campaign_results",
@@ -97,9 +103,9 @@ STAGES: tuple[Stage, ...] = (
                      "gold.forecasts", "gold.forecast_backtest", "gold.inventory_plan", "gold.inventory_status",
                      "gold.uplift_scores", "gold.campaign_evaluations", "gold.strategy_summary",
                      "gold.customer_value", "gold.campaign_results", "gold.campaign_plans", "gold.campaign_waves",
-                     "gold.segments", "gold.item_features"), (),
+                     "gold.segments", "gold.item_features", "ops.drift"), (),
           expected_s=20, description="self-contained HTML report", params=("report", "effect", "recommend", "value"),
-          optional=("gold.campaign_results", "gold.campaign_plans", "gold.campaign_waves")),
+          optional=("gold.campaign_results", "gold.campaign_plans", "gold.campaign_waves", "ops.drift")),
 )
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from marketlab.drift.run import SCHEMA as DRIFT_SCHEMA
 from marketlab.privacy import pseudonymise
 
 SCHEMAS = {
@@ -47,6 +48,7 @@ SCHEMAS = {
     "gold.campaign_results": "campaign_id string, wave bigint, arm string, design string, n_treated bigint, n_control bigint, measured double, measured_low double, measured_high double, p_value double, order_lift double, status string, predicted double, predicted_low double, predicted_high double, covered boolean",
     "gold.campaign_plans": "wave bigint, campaign_id string, policy string, predicted double, predicted_low double, predicted_high double, roi double, roi_low double, roi_high double, true double",
     "gold.strategy_summary": "segment string, action string, customers bigint, expected_profit double, mean_predicted_uplift double, segment_customers bigint, share_of_segment double, segment_cap double, outcome string",
+    "ops.drift": DRIFT_SCHEMA,
 }
 
 #: The pseudonym secret of this lake's keys; the report tests pass it to the report.
@@ -490,6 +492,19 @@ def log_runs(tracking_uri: str, artifact_root: Path, experiment: str) -> dict[st
 _CACHE: dict[str, SmallLake] = {}
 
 
+def drift() -> pd.DataFrame:
+    """ops.drift of one run: a blocked monetary shift, a warned null share, a stable column."""
+    at = pd.Timestamp("2011-12-10 06:00")
+    rows = [("gold.customer_features", "monetary", "all", 0.41, 0.21, 1e-9, "block", 0.0, 0.0),
+            ("gold.customer_features", "recency_days", "all", 0.02, 0.03, 0.4, "ok", 0.0, 0.0),
+            ("gold.purchase_intent", "probability", "all", 0.04, 0.05, 0.2, "warn", 0.0, 0.09),
+            ("gold.uplift_scores", "uplift", "action=Mens E-Mail,outcome=spend", 0.13, 0.08, 0.01, "warn", 0.0, 0.0)]
+    return pd.DataFrame([{"checked_at": at, "run_id": "r-drift", "table": t, "column": c, "slice": sl,
+                          "ref_version": 0, "cur_version": 1, "n_ref": 150, "n_cur": 150, "null_rate_ref": nr,
+                          "null_rate_cur": nc, "psi": psi, "ks_stat": ks, "ks_pvalue": p, "status": st,
+                          "accepted": True} for t, c, sl, psi, ks, p, st, nr, nc in rows])
+
+
 def build_small_lake(spark: SparkSession, root: Path, seed: int = 7) -> SmallLake:
     """Write every table and MLflow run (idempotent per ``root`` within one process)."""
     key = str(root)
@@ -520,7 +535,7 @@ def build_small_lake(spark: SparkSession, root: Path, seed: int = 7) -> SmallLak
         "silver.campaign_log": camp_pd, "gold.campaign_evaluations": evaluations(),
         "gold.strategy_summary": strategy_summary(), "gold.item_features": item_features(),
         "gold.campaign_waves": campaign_waves(rng), "gold.campaign_results": campaign_results(),
-        "gold.campaign_plans": campaign_plans(),
+        "gold.campaign_plans": campaign_plans(), "ops.drift": drift(),
     }
     # independent Delta commits: submitted from a few threads (mostly commit latency, not compute)
     from concurrent.futures import ThreadPoolExecutor

@@ -263,3 +263,12 @@ def test_report_job_logs_the_html_to_mlflow(small_lake, tmp_path, capsys, monkey
     assert Path(local).read_bytes() == printed.read_bytes()
     assert run.data.metrics["sections"] == len(S.TITLES) and run.data.metrics["sections_partial"] == 0
     assert run.data.params.get("read.gold.strategy_summary") is not None  # lineage of what it read
+
+
+def test_drift_section_shows_the_latest_run_worst_first(report):
+    sec = _section_html(report.path.read_text(), "drift")
+    assert "<img" in sec
+    # block before the warnings, the stable column last; the figures as written
+    order = [sec.index(s) for s in ("monetary", "uplift", "probability", "recency_days")]
+    assert order == sorted(order), order
+    assert "0.41" in sec and "block" in sec and "action=Mens E-Mail,outcome=spend" in sec

@@ -62,6 +62,7 @@ def render_sections(inp: ReportInputs) -> list[Section]:
                                                       _params(inp.runs.get("strategy")))),
         _guard("campaign", lambda: S.campaign_section(inp.campaign_plans, inp.campaign_results, inp.campaign_featured,
                                                       rows)),
+        _guard("drift", lambda: S.drift_section(inp.drift, rows)),
         _guard("importance", lambda: S.importance_section(inp.behaviour_importance, inp.effect_importance,
                                                           _params(inp.runs.get("effect")),
                                                           int(info.get("top_features", 15)))),

@@ -107,6 +107,7 @@ class ReportInputs:
     campaign_featured: Any = NA
     # customer lifetime value: CustomerValue; calibration CSVs of the value run (name -> frame)
     customer_value: Any = NA
+    drift: Any = NA
     value_calibration: Any = NA
     # MLflow: job -> JobRun | Unavailable
     runs: dict[str, Any] = field(default_factory=dict)
@@ -461,6 +462,18 @@ def strategy_summary(t: _Tables) -> pd.DataFrame | Unavailable:
     return df.orderBy("segment", "action").toPandas()
 
 
+def drift(t: _Tables) -> pd.DataFrame | Unavailable:
+    """The latest drift run's rows, worst verdict and largest PSI first."""
+    df = t.get(t.names.drift)
+    if isinstance(df, Unavailable):
+        return df
+    _cols(df, t.names.drift, ["checked_at", "table", "column", "slice", "psi", "status", "accepted"])
+    out = _latest(df, "checked_at").toPandas()
+    rank = {s: i for i, s in enumerate(("block", "warn", "ok", "unchanged", "baseline"))}
+    out = out.assign(_rank=out["status"].map(rank)).sort_values(["_rank", "psi"], ascending=[True, False])
+    return out.drop(columns="_rank").reset_index(drop=True)
+
+
 def campaign_inputs(t: _Tables, per_segment: int) -> tuple[Any, Any, Any]:
     """The campaign waves: ``(plans, results, featured)``.
 
@@ -670,6 +683,7 @@ def collect_inputs(lake: Lake, settings: Settings, secret: str) -> ReportInputs:
         "strategy": (f"reading {n.strategy_summary}", lambda: strategy_summary(t)),
         "campaign": (f"reading {n.campaign_plans}, {n.campaign_results} and {n.campaign_waves}",
                      lambda: campaign_inputs(t, p.featured_per_segment)),
+        "drift": (f"reading {n.drift}", lambda: drift(t)),
         "value": (f"aggregating {n.customer_value}",
                   lambda: customer_value(t, settings.jobs.value, p.histogram_bins, p.max_table_rows)),
     }
@@ -691,7 +705,9 @@ def collect_inputs(lake: Lake, settings: Settings, secret: str) -> ReportInputs:
     inp.demand_history, inp.forecasts, inp.forecast_backtest = split(got["forecast"], 3)
     inp.inventory_status, inp.inventory_plan = split(got["inventory"], 2)
     inp.uplift_buckets, inp.evaluations, inp.strategy_summary = got["uplift"], got["evaluations"], got["strategy"]
-    inp.customer_value = got["value"]
+    inp.customer_value, inp.drift = got["value"], got["drift"]
+    if isinstance(inp.drift, pd.DataFrame):
+        inp.drift.attrs.update(warn_psi=settings.jobs.drift.warn_psi, block_psi=settings.jobs.drift.block_psi)
     inp.campaign_plans, inp.campaign_results, inp.campaign_featured = split(got["campaign"], 3)
 
     ml = safe("opening the MLflow store", lambda: MlflowRuns(settings))

@@ -32,6 +32,7 @@ class ReportTables(StrictModel):
     campaign_waves: str = "gold.campaign_waves"
     segments: str = "gold.segments"
     item_features: str = "gold.item_features"
+    drift: str = "ops.drift"
 
 
 class ReportParams(StrictModel):

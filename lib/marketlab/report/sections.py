@@ -35,6 +35,7 @@ TITLES = {
     "ab": "A/B tests",
     "strategy": "Strategy",
     "campaign": "Shop campaign waves",
+    "drift": "Drift since the last accepted run",
     "importance": "Feature importance",
     "lineage": "Inputs and lineage",
 }
@@ -940,6 +941,37 @@ def campaign_section(plans: Any, results: Any, featured: Any, max_rows: int = 40
 
 
 # --- 11. feature importance --------------------------------------------------------------------------
+
+
+def drift_section(rows: Any, max_rows: int = 40) -> Section:
+    """The latest drift run (ops.drift): PSI per watched column x slice against the warn and block lines."""
+    s = Section("drift", TITLES["drift"])
+    if missing(rows):
+        s.na(reason_of(rows, "ops.drift"), "drift checks")
+        return s
+    first = rows.iloc[0]
+    counts = rows["status"].value_counts()
+    s.add(kv_table([("checked at", first["checked_at"]), ("accepted", bool(rows["accepted"].all())),
+                    *[(f"{k} columns", int(v)) for k, v in counts.items()]]))
+    compared = rows.dropna(subset=["psi"]).head(max_rows)
+    if not compared.empty:
+        labels = [f"{r.table}.{r.column}" + ("" if r.slice == "all" else f" [{r.slice}]") for r in compared.itertuples()]
+        colour = {"block": "#c92a2a", "warn": "#f08c00"}
+        fig, axes = _fig(7.5, 0.3 * len(compared) + 1.2)
+        ax = axes[0, 0]
+        y = np.arange(len(compared))
+        ax.barh(y, compared["psi"], color=[colour.get(st, "#1f6feb") for st in compared["status"]])
+        for limit, name in ((rows.attrs.get("warn_psi", 0.1), "warn"), (rows.attrs.get("block_psi", 0.25), "block")):
+            ax.axvline(limit, color=colour[name], lw=1, ls="--")
+        ax.set_yticks(y, labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("population stability index vs the reference version")
+        fig.tight_layout()
+        s.add(figure(fig, "PSI per watched column (dashed: the warn and block lines of jobs.drift)"))
+    cols = ["table", "column", "slice", "status", "psi", "ks_stat", "ks_pvalue", "null_rate_ref", "null_rate_cur",
+            "n_ref", "n_cur", "ref_version", "cur_version"]
+    s.add(table(rows[[c for c in cols if c in rows]], max_rows, caption="one row per watched column x slice"))
+    return s
 
 
 def importance_section(behaviour: Any, effect: Any, effect_params: Any = None, top: int = 15) -> Section:
