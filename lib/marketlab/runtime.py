@@ -23,6 +23,7 @@ import argparse
 import importlib.util
 import logging
 import os
+import shutil
 import sys
 import uuid
 from dataclasses import dataclass
@@ -33,9 +34,9 @@ from typing import Callable, Sequence
 from pyspark.sql import SparkSession
 
 from marketlab.config import ConfigError, Settings, load_settings
-from marketlab.errors import UserError
+from marketlab.errors import DiskFullError, UserError, disk_full
 from marketlab.logs import PIPELINE_RUN, job_context, json_enabled, set_format, setup_logging
-from marketlab.tables import Lake
+from marketlab.tables import Lake, local_lake_root
 
 log = logging.getLogger("marketlab.job")
 
@@ -112,6 +113,18 @@ def _user_error(name: str, exc: UserError) -> int:
     return int(getattr(exc, "exit_code", 2))
 
 
+def _disk_full_message(marker: str, settings: Settings | None) -> str:
+    where = ""
+    if settings is not None:
+        root = local_lake_root(settings)
+        if root is not None:
+            probe = next((p for p in (root, *root.parents) if p.exists()), None)
+            if probe is not None:
+                du = shutil.disk_usage(probe)
+                where = f" under {root} ({du.free / 2**20:.1f} MiB free of {du.total / 2**20:.1f} MiB)"
+    return (f"{marker.lower()}{where}; the tables keep their last committed versions: free space and rerun")
+
+
 def run_job(name: str, body: Callable[[JobContext], object], argv: Sequence[str] | None = None,
             parser: argparse.ArgumentParser | None = None, settings: Settings | None = None) -> int:
     """Run a job body with the shared harness.
@@ -145,6 +158,13 @@ def run_job(name: str, body: Callable[[JobContext], object], argv: Sequence[str]
             return 0
         except UserError as exc:
             return _user_error(name, exc)
+        except Exception as exc:
+            # A full disk is the machine's state, not a bug: one line, no Java trace. Every
+            # other exception keeps its traceback.
+            marker = disk_full(exc)
+            if marker is None:
+                raise
+            return _user_error(name, DiskFullError(_disk_full_message(marker, settings)))
         except SystemExit as exc:
             # Only the argument parsing above may exit. A library that exits inside a job (e.g.
             # pyspark.sql.connect's import, when it takes the process for a doctest run) would
