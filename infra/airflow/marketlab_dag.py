@@ -93,6 +93,15 @@ with DAG(
         conf=SPARK_CONF,
         doc_md="purchase-intent classifier",
     )
+    sequence = SparkSubmitOperator(
+        task_id="sequence",
+        name="marketlab-sequence",
+        application=f"{MARKETLAB_HOME}/jobs/sequence.py",
+        application_args=["--conf", CONF],
+        py_files=WHEEL,
+        conf=SPARK_CONF,
+        doc_md="sequence Transformer + Mult-VAE (Horovod) vs baselines, next items + P(buy)",
+    )
     recommend = SparkSubmitOperator(
         task_id="recommend",
         name="marketlab-recommend",
@@ -100,7 +109,7 @@ with DAG(
         application_args=["--conf", CONF],
         py_files=WHEEL,
         conf=SPARK_CONF,
-        doc_md="implicit ALS + content-based cold start",
+        doc_md="served source chosen on validation: ALS, sequence model or baseline; cold start",
     )
     forecast = SparkSubmitOperator(
         task_id="forecast",
@@ -156,15 +165,6 @@ with DAG(
         conf=SPARK_CONF,
         doc_md="next campaign wave: chosen actions + random holdout",
     )
-    sequence = SparkSubmitOperator(
-        task_id="sequence",
-        name="marketlab-sequence",
-        application=f"{MARKETLAB_HOME}/jobs/sequence.py",
-        application_args=["--conf", CONF],
-        py_files=WHEEL,
-        conf=SPARK_CONF,
-        doc_md="sequence Transformer + Mult-VAE (Horovod) vs baselines, next items + P(buy)",
-    )
     campaign = SparkSubmitOperator(
         task_id="campaign",
         name="marketlab-campaign",
@@ -190,7 +190,9 @@ with DAG(
     features >> segments
     value >> segments
     clean >> behaviour
+    features >> sequence
     segments >> recommend
+    sequence >> recommend
     features >> forecast
     forecast >> inventory
     clean >> effect
@@ -198,7 +200,6 @@ with DAG(
     effect >> strategy
     evaluation >> strategy
     strategy >> export
-    features >> sequence
     inventory >> campaign
     behaviour >> report
     recommend >> report
