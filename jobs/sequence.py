@@ -20,7 +20,7 @@ def main(ctx: JobContext) -> dict:
         work = f"{root}/{p.staging_dir}/{run.info.run_id}"
         try:
             res = run_sequence(ctx.lake, p, work_uri=work, checkpoint_path=f"{root}/{p.checkpoint_dir}/{run.info.run_id}")
-            ctx.lake.write(res.scores, p.output_table)
+            ctx.lake.write(res.output(), p.output_table)
         finally:
             shutil.rmtree(work.replace("file://", ""), ignore_errors=True)
         metrics = ml.log_result(res)

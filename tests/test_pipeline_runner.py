@@ -39,9 +39,16 @@ def test_value_comes_before_what_reads_it_and_is_optional_for_segments():
         Stage("x", ("a",), ("b",), optional=("c",))
 
 
+def test_sequence_runs_before_recommend_which_reads_its_scores_when_they_exist():
+    names = [s.name for s in STAGES]
+    assert names.index("features") < names.index("sequence") < names.index("recommend") < names.index("report")
+    assert stage("recommend").optional == ("gold.sequence_scores",)
+    assert "gold.sequence_scores" in stage("recommend").inputs
+
+
 def test_select_stages():
     assert [s.name for s in select_stages()] == [s.name for s in STAGES]
-    assert [s.name for s in select_stages(from_stage="strategy")][:2] == ["strategy", "export"]
+    assert [s.name for s in select_stages(from_stage="strategy")][:3] == ["strategy", "drift", "export"]
     assert [s.name for s in select_stages(only=("segments", "clean"))] == ["clean", "segments"]
     with pytest.raises(ValueError, match=r"unknown stage\(s\) \['nope'\]"):
         select_stages(only=("nope",))
@@ -120,7 +127,7 @@ def test_dependencies_and_remaining_path_of_the_stage_graph():
     deps = dependencies(STAGES)
     assert deps["ingest"] == set()
     assert deps["strategy"] == {"effect", "evaluation", "clean"}
-    assert deps["recommend"] == {"features", "segments", "clean"}
+    assert deps["recommend"] == {"features", "segments", "clean", "sequence"}
     assert deps["effect"] == {"clean"}
     secs = {"features": 48.0, "segments": 22.0, "recommend": 96.0, "forecast": 183.0, "inventory": 42.0, "report": 22.0}
     path = remaining_path(STAGES, secs)

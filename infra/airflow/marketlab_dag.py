@@ -93,6 +93,15 @@ with DAG(
         conf=SPARK_CONF,
         doc_md="purchase-intent classifier",
     )
+    sequence = SparkSubmitOperator(
+        task_id="sequence",
+        name="marketlab-sequence",
+        application=f"{MARKETLAB_HOME}/jobs/sequence.py",
+        application_args=["--conf", CONF],
+        py_files=WHEEL,
+        conf=SPARK_CONF,
+        doc_md="sequence Transformer + Mult-VAE (Horovod) vs baselines, next items + P(buy)",
+    )
     recommend = SparkSubmitOperator(
         task_id="recommend",
         name="marketlab-recommend",
@@ -100,7 +109,7 @@ with DAG(
         application_args=["--conf", CONF],
         py_files=WHEEL,
         conf=SPARK_CONF,
-        doc_md="implicit ALS + content-based cold start",
+        doc_md="served source chosen on validation: ALS, sequence model or baseline; cold start",
     )
     forecast = SparkSubmitOperator(
         task_id="forecast",
@@ -147,15 +156,6 @@ with DAG(
         conf=SPARK_CONF,
         doc_md="budgeted action per customer + off-policy evaluation",
     )
-    sequence = SparkSubmitOperator(
-        task_id="sequence",
-        name="marketlab-sequence",
-        application=f"{MARKETLAB_HOME}/jobs/sequence.py",
-        application_args=["--conf", CONF],
-        py_files=WHEEL,
-        conf=SPARK_CONF,
-        doc_md="sequence Transformer + Mult-VAE (Horovod) vs baselines, next items + P(buy)",
-    )
     drift = SparkSubmitOperator(
         task_id="drift",
         name="marketlab-drift",
@@ -199,18 +199,19 @@ with DAG(
     features >> segments
     value >> segments
     clean >> behaviour
+    features >> sequence
     segments >> recommend
+    sequence >> recommend
     features >> forecast
     forecast >> inventory
     clean >> effect
     clean >> evaluation
     effect >> strategy
     evaluation >> strategy
-    features >> sequence
     value >> drift
     behaviour >> drift
-    effect >> drift
     sequence >> drift
+    effect >> drift
     strategy >> export
     drift >> export
     inventory >> campaign

@@ -81,8 +81,14 @@ def test_job_writes_recommendations_and_gates_the_champion(spark, small_lake):
     run = client.search_runs([client.get_experiment_by_name(st.mlflow.experiment).experiment_id],
                              "tags.`marketlab.job` = 'recommend'")[0]
     m = run.data.metrics
-    for key in ("val_map_at_10", "temporal.als.map_at_10", "temporal.popular.auc", "hide.als.auc", "hide.itemcf.ndcg_at_5"):
+    for key in ("val_map_at_10", "temporal.als.map_at_10", "temporal.popular.auc", "hide.als.auc", "hide.itemcf.ndcg_at_5",
+                "select.blend.map_at_10", "select.popular.map_at_10", "select.itemcf.map_at_10"):
         assert key in m, key
+    # no gold.sequence_scores in this lake: the served source is the best of ALS and the baselines
+    served = run.data.tags["recommend.served"]
+    sel = {x: m[f"select.{x}.map_at_10"] for x in ("popular", "itemcf", "content", "als", "blend")}
+    assert served == run.data.params["select.served"] and sel[served] == max(sel.values())
+    assert run.data.params["select.sequence_as_of"] == "None"
     assert 0.0 <= m["hide.als.auc"] <= 1.0
     assert run.data.params["read.gold.interactions"] == "0"
     arts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}

@@ -81,3 +81,26 @@ def test_scores_cover_every_customer_and_match_a_local_prediction(result):
         s, _ = predict(m, kind, x)
         want = [res.vocabulary.items[i - 1] for i in np.argsort(-s[0], kind="stable")[:params.top_k]]
         assert mine["stock_code"].tolist() == want
+
+
+def test_model_rankings_at_the_validation_cutoff_read_only_history_before_it(result):
+    res, scores, lake, params, _ = result
+    out = res.output().toPandas()
+    extra = res.model_scores.toPandas()
+    val_day, end_day = data.from_day(res.split.val_cutoff), data.from_day(res.split.last_day + 1)
+    # the served ranking plus the Transformer's at the validation cutoff (and at the end unless it is served)
+    assert set(extra["source"]) == {"transformer"}
+    assert set(extra["as_of"]) == ({val_day} if res.served == "transformer" else {val_day, end_day})
+    assert len(out) == len(scores) + len(extra)
+    assert not out.duplicated(["as_of", "source", "customer_key", "rank"]).any()
+    # one customer at the validation cutoff, recomputed on the driver from the history before it
+    hist = data.histories(lake.read("gold.customer_sequences")).where("customer_key = 'k00003'").first()
+    items, days = encode.to_indices(hist["items"], hist["days"], res.vocabulary.index())
+    before = encode.before(items, days, res.split.val_cutoff)
+    assert len(before[0]) and len(before[0]) < len(items)  # the cut removes baskets: the check has teeth
+    m = build("transformer", res.models["transformer"].config)
+    m.set_weights(res.models["transformer"].weights)
+    s, _ = predict(m, "transformer", encode.sequence_inputs([before], params.transformer.max_len, res.split.val_cutoff))
+    want = [res.vocabulary.items[i - 1] for i in np.argsort(-s[0], kind="stable")[:params.top_k]]
+    mine = extra[(extra["customer_key"] == "k00003") & (extra["as_of"] == val_day)].sort_values("rank")
+    assert mine["stock_code"].tolist() == want

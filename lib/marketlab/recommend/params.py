@@ -66,6 +66,10 @@ class RecommendParams(StrictModel):
             Catalog names of the inputs (gold interactions and items, segments for cold
             start, silver order lines for the event-level temporal evaluation).
         output_table: Catalog name of the top-k recommendations.
+        sequence_scores_table: Catalog name of the sequence stage's rankings (optional
+            input: a candidate source when it has a validation slice).
+        selection_metric: Validation metric (at ``k``) that chooses the served source
+            among ALS, the blend, the baselines and the sequence sources.
         k: Recommendations per customer (and the k of the ranking metrics).
         k_curve: Cut-offs of the logged metric@k curves.
         bought: `exclude` removes items the customer already bought, `downweight`
@@ -100,6 +104,8 @@ class RecommendParams(StrictModel):
     segments_table: str = "gold.segments"
     order_lines_table: str = "silver.order_lines"
     output_table: str = "gold.recommendations"
+    sequence_scores_table: str = "gold.sequence_scores"
+    selection_metric: Literal["map_at_k", "ndcg_at_k", "precision_at_k", "recall_at_k"] = "map_at_k"
     k: int = Field(10, ge=1, le=500)
     k_curve: list[int] = Field(default_factory=lambda: [1, 5, 10, 20, 50])
     bought: Literal["exclude", "downweight", "keep"] = "exclude"

@@ -33,9 +33,12 @@ from marketlab import constants as C
 from marketlab.errors import BadInputError
 from marketlab.recommend.data import ITEM_IDX, STRENGTH, USER_IDX, dense_index, order_line_events, to_indexed
 from marketlab.recommend.evaluate import ALL_MODELS, EvalConfig, evaluate_models, tune_als
-from marketlab.recommend.models import als_side, fit_als, segment_popular, tfidf_matrix
+from marketlab.recommend.models import (als_side, content_side, fit_als, itemcf_side, popular_side, segment_popular,
+                                        tfidf_matrix)
 from marketlab.recommend.params import AlsParams, RecommendParams
 from marketlab.recommend.score import SOURCE_POPULAR, score_users, user_frame
+from marketlab.recommend.select import Selection, SequenceSlices, select_source, sequence_lists, sequence_slices, user_positions
+from marketlab.privacy import customer_key, resolve_secret
 from marketlab.recommend.split import last_event_time, random_hide, temporal_split
 from marketlab.tables import Lake
 
@@ -183,22 +186,43 @@ def recommend_all(
     segments: DataFrame | None = None,
     user_col: str = CUSTOMER_KEY,
     item_col: str = C.ITEM_ID,
+    served: str = "blend",
+    sequence: DataFrame | None = None,
 ) -> tuple[DataFrame, ALSModel]:
-    """Fit ALS on all interactions and produce top-k per customer.
+    """Fit ALS on all interactions and produce top-k per customer from the ``served`` source.
 
-    Known customers get ALS (+ content blend, cold items reachable through imputed
-    factors); customers only known from ``segments`` get their segment's popular items.
+    Known customers get the served source: ALS + content blend (``blend``, cold items
+    reachable through imputed factors), ALS alone (``als``), a baseline (``popular``,
+    ``itemcf``, ``content``), or a sequence source (``sequence`` rows of that source first,
+    minus bought items under ``bought: exclude``, filled up to k from the blend).
+    Customers only known from ``segments`` get their segment's popular items.
+
+    Args:
+        sequence: ``user_col, item_id, rank, score, source`` rows (the serving slice of
+            ``gold.sequence_scores``); used when ``served`` is one of their sources.
 
     Returns:
         ``(recommendations, model)``; recommendations have ``user_col, item_id, rank,
-        score, source``.
+        score, source``. The ALS model is fitted whatever is served (the job registers it).
     """
     iidx = space.index
     uidx = dense_index(interactions, user_col, USER_IDX).cache()
     idx = to_indexed(interactions, uidx, iidx, user_col, item_col).cache()
     model = fit_als(idx, als_params, checkpoint_dir)
-    side = als_side(model, space.n_items, space.tfidf, p.content_weight, p.content_neighbours)
-    scored = score_users(user_frame(idx, user_factors=model.userFactors), side, p.k, p.bought, p.bought_weight)
+    users = user_frame(idx, user_factors=model.userFactors)
+    if served == "popular":
+        side = popular_side(idx, space.n_items)
+    elif served == "itemcf":
+        side = itemcf_side(idx, space.n_items, p.cf_neighbours, p.cf_max_items_per_user, p.cf_local_max_pairs)
+    elif served == "content":
+        side = content_side(space.tfidf)
+    else:
+        weight = 0.0 if served == "als" else p.content_weight
+        side = als_side(model, space.n_items, space.tfidf, weight, p.content_neighbours)
+    scored = score_users(users, side, p.k, p.bought, p.bought_weight)
+    if sequence is not None and served not in ALL_MODELS:
+        seq = user_positions(sequence.where(F.col("source") == served), uidx, iidx, user_col, item_col)
+        scored = sequence_lists(seq, scored, p.k, users if p.bought == "exclude" else None)
     recs = (
         scored.select(USER_IDX, F.posexplode(F.arrays_zip("items", "scores", "sources")).alias("pos", "r"))
         .select(USER_IDX, (F.col("pos") + 1).alias("rank"), F.col("r.items").alias(ITEM_IDX),
@@ -215,6 +239,54 @@ def recommend_all(
 
 
 
+def choose_served(
+    events: DataFrame,
+    space: ItemSpace,
+    p: RecommendParams,
+    als_params: AlsParams,
+    info: dict[str, object],
+    slices: SequenceSlices | None,
+    secret: str | None,
+    checkpoint_dir: str | None,
+    user_col: str = C.USER_ID,
+    item_col: str = C.ITEM_ID,
+    ts_col: str = "ts",
+) -> Selection:
+    """The served source: the best candidate on a validation split before the temporal cutoff.
+
+    Without a validation slice of sequence scores the split is the tuning one
+    (``[cutoff - validation_days, cutoff)``). With one, it starts at the slice's ``as_of``
+    (``validation_days`` long, never past the cutoff), so that every candidate sees the
+    history the sequence model saw and no sequence score reads the validation window.
+
+    Args:
+        events: ``user, item, ts, strength`` order-line events (user = customer id as text).
+        info: The temporal protocol's facts (``cutoff``, ``validation_cutoff``).
+        slices: ``gold.sequence_scores`` split by :func:`sequence_slices` (None: no table).
+        secret: Pseudonym secret, to key the order lines' customers like the sequence rows.
+    """
+    cutoff = dt.datetime.fromisoformat(str(info["cutoff"]))
+    start = dt.datetime.fromisoformat(str(info["validation_cutoff"]))
+    uidx = dense_index(events, user_col, USER_IDX).cache()
+    ev = (events.select(user_col, item_col, ts_col, F.col(STRENGTH).cast("double").alias(STRENGTH))
+          .join(uidx, user_col).join(F.broadcast(space.index), item_col).select(USER_IDX, ITEM_IDX, ts_col, STRENGTH))
+    seq, sources, seq_as_of = None, (), None
+    if slices is not None and slices.validation is not None and slices.sources:
+        seq_as_of = slices.validation_as_of
+        start = dt.datetime.combine(seq_as_of, dt.time())
+        keyed = uidx.select(customer_key(user_col, secret).alias(CUSTOMER_KEY), USER_IDX)
+        seq, sources = user_positions(slices.validation, keyed, space.index, CUSTOMER_KEY, item_col).cache(), slices.sources
+    elif slices is not None:
+        log.warning("gold.sequence_scores has no slice before the cutoff %s with a model's rows (as_of %s): "
+                    "the sequence models cannot be validated and are not served", cutoff.date(), slices.serving_as_of)
+    end = min(start + dt.timedelta(days=p.validation_days), cutoff)
+    sel = select_source(ev, space.n_items, space.tfidf, als_params, eval_config(p), start, end,
+                        p.selection_metric.replace("_k", f"_{p.k}"), p.content_weight, p.content_neighbours,
+                        seq, sources, seq_as_of, checkpoint_dir, ts_col)
+    uidx.unpersist()
+    return sel
+
+
 @dataclass
 class RecommendResult:
     """What one recommend run evaluated, fitted and wrote.
@@ -227,6 +299,7 @@ class RecommendResult:
         info: Temporal protocol facts (cutoffs, catalogue size, test users).
         model: The ALS model fitted on all interactions.
         version: Delta version of the recommendations table written.
+        selection: The served source and every candidate's validation metrics.
     """
 
     als_params: AlsParams
@@ -236,15 +309,23 @@ class RecommendResult:
     info: dict[str, object]
     model: ALSModel
     version: int
+    selection: Selection | None = None
+
+    @property
+    def served(self) -> str:
+        return self.selection.served if self.selection else "blend"
 
 
-def run(lake: Lake, p: RecommendParams, checkpoint_dir: str | None) -> RecommendResult:
-    """Evaluate (temporal, optionally random hide), fit on all interactions, write ``p.output_table``.
+def run(lake: Lake, p: RecommendParams, checkpoint_dir: str | None, secret: str | None = None) -> RecommendResult:
+    """Evaluate (temporal, optionally random hide), choose the served source, fit, write ``p.output_table``.
 
     Args:
-        lake: The lake (reads interactions, item features, segments when present, order lines).
+        lake: The lake (reads interactions, item features, segments and sequence scores
+            when present, order lines).
         p: Recommend parameters.
         checkpoint_dir: ALS checkpoint folder.
+        secret: Pseudonym secret, needed only with sequence scores (default:
+            :func:`marketlab.privacy.resolve_secret`).
 
     Raises:
         BadInputError: The interactions table is empty.
@@ -263,7 +344,15 @@ def run(lake: Lake, p: RecommendParams, checkpoint_dir: str | None) -> Recommend
     if p.evaluate_random_hide:
         hide_metrics, hide = random_hide_evaluation(interactions, space, p, best, checkpoint_dir)
         metrics.update(hide_metrics)
-    recs, model = recommend_all(interactions, space, p, best, checkpoint_dir, segments)
+    slices = None
+    if lake.exists(p.sequence_scores_table):
+        slices = sequence_slices(lake.read(p.sequence_scores_table), dt.datetime.fromisoformat(str(info["cutoff"])))
+    if slices is not None and slices.sources:
+        secret = secret or resolve_secret(lake.settings)
+    selection = choose_served(events, space, p, best, info, slices, secret, checkpoint_dir)
+    metrics.update(selection.flat())
+    recs, model = recommend_all(interactions, space, p, best, checkpoint_dir, segments, served=selection.served,
+                                sequence=slices.serving if slices is not None else None)
     version = lake.write(recs, p.output_table)
     space.index.unpersist()
-    return RecommendResult(best, metrics, temporal, hide, info, model, version)
+    return RecommendResult(best, metrics, temporal, hide, info, model, version, selection)

@@ -63,7 +63,13 @@ class TrainedSequenceModel:
 
 @dataclass
 class SequenceResult:
-    """What a run produced (the job logs it; ``scores`` is the output table)."""
+    """What a run produced (the job logs it; :meth:`output` is the output table).
+
+    ``scores`` is the served ranking at the end of the data (every customer);
+    ``model_scores`` every trained model's own ranking at the validation cutoff and at the
+    end of the data (customers the model knows), for consumers that choose among the
+    models on a split of their own (the recommender, docs/RECOMMENDER.md).
+    """
 
     split: data.Split
     vocabulary: encode.Vocabulary
@@ -77,6 +83,11 @@ class SequenceResult:
     scores: DataFrame
     n_customers: int
     seconds: dict[str, float] = field(default_factory=dict)
+    model_scores: DataFrame | None = None
+
+    def output(self) -> DataFrame:
+        """The rows of ``gold.sequence_scores``: the served ranking plus every model's (:func:`model_rankings`)."""
+        return self.scores if self.model_scores is None else self.scores.unionByName(self.model_scores)
 
     def metric(self, table: str, model: str, name: str) -> float:
         frame = self.validation if table == "val" else self.test
@@ -207,6 +218,29 @@ def _evaluate_at(frame, vocab, models, pop, sim, as_of: int, end: int, params: S
     return per, cover
 
 
+def model_rankings(hist: DataFrame, models: dict[str, TrainedSequenceModel], vocab: encode.Vocabulary,
+                   split: data.Split, served: str, top_k: int, max_len: int) -> DataFrame | None:
+    """Each trained model's top-k at the validation cutoff and at the end of the data.
+
+    At the validation cutoff the histories are cut before it, and the weights were fitted
+    on baskets before it, so a consumer may evaluate these rows on any window that starts
+    at or after ``as_of`` without look-ahead. Customers a model cannot score (nothing in
+    the vocabulary) are left out (``source`` is always the model); the served ranking at
+    the end of the data is already in ``scores`` and is not repeated.
+    """
+    out = None
+    for kind in (k for k in models if not k.endswith("_shuffled")):
+        m = models[kind]
+        for day in (split.val_cutoff, split.last_day + 1):
+            if day == split.last_day + 1 and kind == served:
+                continue
+            serve = Served(source=kind, vocabulary=vocab.items, popularity=popularity(hist, vocab, day),
+                           models={kind: (m.config, m.weights)}, max_len=max_len)
+            rows = score_all(data.cut(hist, end=day), serve, day, top_k, split.horizon).where(F.col("source") == kind)
+            out = rows if out is None else out.unionByName(rows)
+    return out
+
+
 def run(lake: Lake, params: SequenceParams, launcher: Launcher | None = None, work_uri: str | None = None,
         checkpoint_path: str | None = None) -> SequenceResult:
     """Train, evaluate and score the sequence models.
@@ -295,6 +329,7 @@ def run(lake: Lake, params: SequenceParams, launcher: Launcher | None = None, wo
                    similarity=B.item_similarity_matrix(hist, vocab, as_of, params.item_cf_neighbours) if served == "itemcf" else None,
                    max_len=params.transformer.max_len)
     scores = score_all(hist, serve, as_of, params.top_k, h)
+    extra = model_rankings(hist, models, vocab, split, served, params.top_k, params.transformer.max_len)
     return SequenceResult(split=split, vocabulary=vocab, models=models, validation=validation, test=test, gains=gains,
                           propensity=propensity, served=served, best_baseline=best_baseline, scores=scores,
-                          n_customers=int(frame.shape[0]), seconds=t)
+                          n_customers=int(frame.shape[0]), seconds=t, model_scores=extra)
