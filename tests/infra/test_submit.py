@@ -96,6 +96,22 @@ def test_submitted_drivers_get_the_cluster_mlflow_credentials(tmp_path, monkeypa
     assert "MLFLOW_TRACKING_PASSWORD" not in submit_environment(settings)
 
 
+def test_printed_submit_command_shows_neither_secret(wheel, tmp_path):
+    import os
+
+    from marketlab.cluster import ensure_secrets, mlflow_credentials
+
+    paths = ensure_secrets(tmp_path, env={})
+    secret = next(ln.split()[1] for ln in paths["spark"].read_text().splitlines()
+                  if ln.startswith("spark.authenticate.secret"))
+    env = {**os.environ, "MARKETLAB_CLUSTER_ROOT": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "marketlab.cli", "submit", "clean", "--wheel", wheel], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"--properties-file {paths['spark']}" in out.stdout
+    assert secret not in out.stdout and mlflow_credentials(tmp_path)["MLFLOW_TRACKING_PASSWORD"] not in out.stdout
+
+
 def test_pipeline_submission_goes_in_stage_order_and_stops_at_the_first_failure(wheel):
     seen = []
 
