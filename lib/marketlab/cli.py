@@ -100,12 +100,15 @@ def submit(job: str, conf: str, master: str | None, wheel: str | None, env_archi
     except (ConfigError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     from marketlab.spark import bind_environment
+    from marketlab.submit import submit_environment
 
-    env = bind_environment(load_settings(conf, list(overrides)))
+    settings = load_settings(conf, list(overrides))
     if not execute:
+        # The MLflow password stays out of the printed line (see docs/CLUSTER.md).
+        env = bind_environment(settings)
         click.echo(" ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(cmd))
         return
-    sys.exit(subprocess.call(cmd, env={**os.environ, **env}))
+    sys.exit(subprocess.call(cmd, env={**os.environ, **submit_environment(settings)}))
 
 
 @main.command("pipeline-submit")

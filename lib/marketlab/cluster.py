@@ -1,8 +1,20 @@
 """Helpers for the loopback Spark standalone cluster of ``infra/cluster`` (stdlib only).
 
 ``infra/cluster/up.sh`` uses them to wait for the master, the workers and the MLflow
-server; the cluster tests use them to read what the master knows about applications.
-Run as ``python -m marketlab.cluster COMMAND`` (see ``--help``).
+server, and to create the cluster's secrets; the cluster tests use them to read what the
+master knows about applications. Run as ``python -m marketlab.cluster COMMAND`` (see ``--help``).
+
+Secrets live in ``$MARKETLAB_CLUSTER_ROOT/secrets/`` (mode 0700, every file 0600), made by
+:func:`ensure_secrets` on the first ``up.sh`` and reused after that:
+
+* ``spark-auth.conf``: a Spark properties file with ``spark.authenticate`` and the shared
+  secret (plus the UI ACLs); the daemons' ``conf/spark-defaults.conf`` includes it and
+  ``marketlab submit`` hands it to the driver with ``--properties-file``, so the secret is
+  never on a command line;
+* ``mlflow-auth.ini``: the config of MLflow's basic-auth app (``MLFLOW_AUTH_CONFIG_PATH``),
+  with the generated admin credentials unless ``MARKETLAB_MLFLOW_ADMIN_USER`` /
+  ``_PASSWORD`` give them;
+* ``mlflow-flask.key``: the Flask secret key the basic-auth app's CSRF protection needs.
 
 The master's web UI serves its whole state as JSON at ``http://HOST:PORT/json/``:
 ``aliveworkers``, ``workers`` (each with ``state``), ``activeapps`` and ``completedapps``
@@ -12,8 +24,12 @@ The master's web UI serves its whole state as JSON at ``http://HOST:PORT/json/``
 from __future__ import annotations
 
 import argparse
+import configparser
+import getpass
+import io
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -27,6 +43,114 @@ from typing import Any
 
 # What the marketlab wheel is built from (setup.py reads README.md and requirements/*.in).
 WHEEL_INPUTS = ("setup.py", "README.md", "requirements", "lib")
+
+ROOT_ENV = "MARKETLAB_CLUSTER_ROOT"
+DEFAULT_ROOT = "/tmp/marketlab-cluster"
+ADMIN_USER_ENV = "MARKETLAB_MLFLOW_ADMIN_USER"
+ADMIN_PASSWORD_ENV = "MARKETLAB_MLFLOW_ADMIN_PASSWORD"
+DEFAULT_ADMIN_USER = "admin"
+
+
+def cluster_root(env: dict[str, str] | None = None) -> Path:
+    """``$MARKETLAB_CLUSTER_ROOT`` (default ``/tmp/marketlab-cluster``)."""
+    env = os.environ if env is None else env
+    return Path(env.get(ROOT_ENV) or DEFAULT_ROOT)
+
+
+def spark_auth_file(root: str | os.PathLike) -> Path:
+    """The Spark properties file with the cluster's shared secret."""
+    return Path(root) / "secrets" / "spark-auth.conf"
+
+
+def mlflow_auth_file(root: str | os.PathLike) -> Path:
+    """The basic-auth app's config (``MLFLOW_AUTH_CONFIG_PATH``)."""
+    return Path(root) / "secrets" / "mlflow-auth.ini"
+
+
+def mlflow_flask_key_file(root: str | os.PathLike) -> Path:
+    """The Flask secret key of the MLflow server (``MLFLOW_FLASK_SERVER_SECRET_KEY``)."""
+    return Path(root) / "secrets" / "mlflow-flask.key"
+
+
+def _write_private(path: Path, text: str) -> bool:
+    """Create ``path`` with mode 0600 holding ``text``; False (untouched) if it exists.
+
+    Created 0600 from the start (``O_EXCL``), so the secret is never readable by others,
+    not even between a write and a chmod.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    return True
+
+
+def ensure_secrets(root: str | os.PathLike, env: dict[str, str] | None = None) -> dict[str, Path]:
+    """Create the cluster's secret files under ``root/secrets`` unless they exist.
+
+    An existing file is reused as it is (delete it to rotate, see docs/CLUSTER.md). Files
+    are created 0600 in a 0700 folder, and the folder and every file are set back to those
+    modes each time, so a loosened mode does not survive the next ``up.sh``.
+
+    Args:
+        root: The cluster root.
+        env: Environment to read ``MARKETLAB_MLFLOW_ADMIN_USER`` / ``_PASSWORD`` from; when
+            both are set the ini holds no admin credentials (the server gets them from the
+            environment).
+
+    Returns:
+        ``{"spark": ..., "mlflow": ..., "flask_key": ...}`` paths.
+    """
+    env = os.environ if env is None else env
+    root = Path(root).resolve()
+    folder = root / "secrets"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    paths = {"spark": spark_auth_file(root), "mlflow": mlflow_auth_file(root), "flask_key": mlflow_flask_key_file(root)}
+    user = getpass.getuser()
+    _write_private(paths["spark"], "\n".join([
+        "# Shared secret of the loopback cluster (daemons, drivers, executors); written by up.sh.",
+        "spark.authenticate        true",
+        f"spark.authenticate.secret {secrets.token_hex(32)}",
+        "spark.acls.enable         true",
+        f"spark.admin.acls          {user}",
+        ""]))
+    ini = configparser.ConfigParser()
+    ini["mlflow"] = {"default_permission": "NO_PERMISSIONS",
+                     "database_uri": f"sqlite:///{root / 'mlflow-auth.db'}",
+                     "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth"}
+    if not (env.get(ADMIN_USER_ENV) and env.get(ADMIN_PASSWORD_ENV)):
+        ini["mlflow"].update(admin_username=DEFAULT_ADMIN_USER, admin_password=secrets.token_urlsafe(24))
+    # Reused as it is when present: the admin password only matters the first time the
+    # server starts on an empty auth store, which then keeps it.
+    buf = io.StringIO()
+    ini.write(buf)
+    _write_private(paths["mlflow"], "# MLflow basic-auth config of the loopback cluster; written by up.sh.\n" + buf.getvalue())
+    _write_private(paths["flask_key"], secrets.token_hex(32) + "\n")
+    for path in paths.values():
+        path.chmod(0o600)
+    return paths
+
+
+def mlflow_credentials(root: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> dict[str, str]:
+    """``MLFLOW_TRACKING_USERNAME`` / ``_PASSWORD`` for the cluster's MLflow server.
+
+    From ``MARKETLAB_MLFLOW_ADMIN_USER`` / ``_PASSWORD`` when both are set, else from the
+    admin credentials of ``mlflow-auth.ini`` under ``root`` (default :func:`cluster_root`);
+    empty when neither is there (a server without authentication).
+    """
+    env = os.environ if env is None else env
+    user, password = env.get(ADMIN_USER_ENV), env.get(ADMIN_PASSWORD_ENV)
+    if not (user and password):
+        ini = configparser.ConfigParser()
+        ini.read(mlflow_auth_file(root if root is not None else cluster_root(env)))
+        section = ini["mlflow"] if ini.has_section("mlflow") else {}
+        user, password = section.get("admin_username"), section.get("admin_password")
+    if not (user and password):
+        return {}
+    return {"MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password}
 
 
 def fetch_json(url: str, timeout: float = 5.0) -> Any:
@@ -190,6 +314,8 @@ def _main(argv: list[str] | None = None) -> int:
     p.add_argument("ui_url")
     p = sub.add_parser("port-in-use", help="exit 0 if something listens on 127.0.0.1:PORT")
     p.add_argument("port", type=int)
+    p = sub.add_parser("secrets", help="create the cluster's secret files unless they exist (prints their paths)")
+    p.add_argument("root")
     p = sub.add_parser("build-wheel", help="build the marketlab wheel from a clean copy of the sources")
     p.add_argument("--root", default=".")
     p.add_argument("--out", default="dist")
@@ -210,6 +336,9 @@ def _main(argv: list[str] | None = None) -> int:
                 print(f"  app {app['id']} {app['name']} {app['state']} {app['duration_ms']} ms")
         elif args.cmd == "port-in-use":
             return 0 if port_in_use(args.port) else 1
+        elif args.cmd == "secrets":
+            for name, path in ensure_secrets(args.root).items():
+                print(f"{name}={path}")
         elif args.cmd == "build-wheel":
             t0 = time.perf_counter()
             wheel = build_wheel(args.root, args.out)

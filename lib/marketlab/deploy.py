@@ -35,6 +35,15 @@ SPARK_VERSION = "4.2.0"
 K8S_OVERRIDES = ("lake_root=file:///mnt/marketlab/lake",
                  "mlflow.tracking_uri=http://mlflow.marketlab.svc.cluster.local:5000",
                  "mlflow.artifact_root=file:///mnt/marketlab/mlartifacts")
+# Kubernetes secrets the manifests read (created by the operator of the cluster, never a
+# literal in a manifest): Spark's shared secret, mounted as a file on the driver and the
+# executors, and the MLflow server's credentials, given to the driver as environment
+# variables. On Kubernetes Spark's driver takes the secret from
+# spark.authenticate.secret.file or makes a new one, never from an environment variable.
+SPARK_AUTH_SECRET = "marketlab-spark-auth"  # key `secret`
+SPARK_AUTH_DIR = "/etc/marketlab/spark-auth"
+MLFLOW_AUTH_SECRET = "marketlab-mlflow-auth"  # keys `username`, `password`
+AUTH_CONF = {"spark.authenticate": "true", "spark.authenticate.secret.file": f"{SPARK_AUTH_DIR}/secret"}
 
 
 # --- stage graph -------------------------------------------------------------------
@@ -70,6 +79,10 @@ def spark_application(st: Stage, image: str = DEFAULT_IMAGE, namespace: str = DE
         args += ["--set", item]
     labels = {"app.kubernetes.io/part-of": "marketlab", "marketlab/stage": st.name}
     volume_mounts = [{"name": "marketlab-data", "mountPath": "/mnt/marketlab"}]
+    auth_mount = [{"name": SPARK_AUTH_SECRET, "path": SPARK_AUTH_DIR, "secretType": "Generic"}]
+    mlflow_env = [{"name": f"MLFLOW_TRACKING_{key.upper()}",
+                   "valueFrom": {"secretKeyRef": {"name": MLFLOW_AUTH_SECRET, "key": key}}}
+                  for key in ("username", "password")]
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -86,13 +99,13 @@ def spark_application(st: Stage, image: str = DEFAULT_IMAGE, namespace: str = DE
             "mainApplicationFile": f"local://{IMAGE_HOME / 'jobs' / (st.job_name + '.py')}",
             "arguments": args,
             "sparkVersion": SPARK_VERSION,
-            "sparkConf": {**SESSION_CONF, "spark.kubernetes.submission.waitAppCompletion": "true"},
+            "sparkConf": {**SESSION_CONF, **AUTH_CONF, "spark.kubernetes.submission.waitAppCompletion": "true"},
             "restartPolicy": {"type": "Never"},
             "volumes": [{"name": "marketlab-data", "persistentVolumeClaim": {"claimName": "marketlab-data"}}],
             "driver": {"cores": 1, "memory": "2g", "serviceAccount": "spark", "labels": labels,
-                       "volumeMounts": volume_mounts},
+                       "volumeMounts": volume_mounts, "secrets": auth_mount, "env": mlflow_env},
             "executor": {"instances": 2, "cores": 1, "memory": "2g", "labels": labels,
-                         "volumeMounts": volume_mounts},
+                         "volumeMounts": volume_mounts, "secrets": auth_mount},
         },
     }
 

@@ -11,6 +11,14 @@ The driver runs in client mode on this machine; executors get
 * a Python interpreter: either a packed environment (``--env-archive``, a venv-pack
   tar.gz unpacked as ``./environment`` on each executor) or an interpreter path that
   exists on every worker (``--python``, default ``$PYSPARK_PYTHON`` or this Python).
+
+On a standalone master (``spark://``) with a ``secrets/spark-auth.conf`` under
+``$MARKETLAB_CLUSTER_ROOT`` (the loopback cluster, :mod:`marketlab.cluster`), the command
+reads that file with ``--properties-file``: in standalone client mode the driver only takes
+the shared secret from its own ``spark.authenticate.secret`` (an ``_SPARK_AUTH_SECRET``
+environment variable is not enough), and a ``--conf`` would show it in ``ps``. Submitted
+drivers get ``MLFLOW_TRACKING_USERNAME`` / ``_PASSWORD`` in their environment
+(:func:`submit_environment`).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from typing import Callable, Sequence
 
 import pyspark
 
+from marketlab.cluster import cluster_root, mlflow_credentials, spark_auth_file
 from marketlab.config import Settings, load_settings
 from marketlab.pipeline import select_stages
 from marketlab.spark import SESSION_CONF, bind_conf, bind_environment, delta_jars
@@ -52,9 +61,28 @@ def find_wheel(root: str | os.PathLike) -> str:
     return wheels[-1]
 
 
+def cluster_auth_file(master: str) -> str | None:
+    """The loopback cluster's ``spark-auth.conf`` for a standalone ``master``, if there is one."""
+    path = spark_auth_file(cluster_root())
+    return str(path) if master.startswith("spark://") and path.is_file() else None
+
+
+def submit_environment(settings: Settings) -> dict[str, str]:
+    """Environment entries a submitted driver needs on top of this process's.
+
+    :func:`marketlab.spark.bind_environment`, and the cluster's MLflow credentials
+    (:func:`marketlab.cluster.mlflow_credentials`) unless ``MLFLOW_TRACKING_USERNAME`` is
+    set already.
+    """
+    env = bind_environment(settings)
+    if not os.environ.get("MLFLOW_TRACKING_USERNAME"):
+        env.update(mlflow_credentials())
+    return env
+
+
 def submit_command(app_file: str | os.PathLike, settings: Settings, *, name: str, master: str | None = None,
                    wheel: str | None = None, env_archive: str | None = None, python: str | None = None,
-                   app_args: Sequence[str] = ()) -> list[str]:
+                   app_args: Sequence[str] = (), auth_file: str | None = None) -> list[str]:
     """spark-submit argv for any Python main file with the marketlab wheel, Delta and conf.
 
     Args:
@@ -68,6 +96,8 @@ def submit_command(app_file: str | os.PathLike, settings: Settings, *, name: str
         python: Executors' interpreter when no archive is given (default ``$PYSPARK_PYTHON``
             or this interpreter); it must exist on every worker.
         app_args: Arguments after the main file.
+        auth_file: Spark properties file with ``spark.authenticate.secret``, passed as
+            ``--properties-file`` (default :func:`cluster_auth_file`; ``""`` for none).
     """
     root = Path(settings.project_root)
     wheel = wheel or find_wheel(root)
@@ -92,6 +122,9 @@ def submit_command(app_file: str | os.PathLike, settings: Settings, *, name: str
     conf["spark.executorEnv.PYTHONPATH"] = os.pathsep.join([*executor_path, *filter(None, [extra_path])])
     cmd = [spark_submit_bin(), "--master", master, "--deploy-mode", "client", "--name", name,
            "--py-files", wheel, "--jars", ",".join(delta_jars(settings))]
+    auth_file = cluster_auth_file(master) if auth_file is None else auth_file
+    if auth_file:
+        cmd += ["--properties-file", auth_file]
     if env_archive:
         cmd += ["--archives", f"{env_archive}#environment"]
     for key in sorted(conf):
@@ -171,7 +204,7 @@ def submit_pipeline(conf: str, *, master: str | None = None, wheel: str | None =
                 out = sys.stderr.fileno()
             except (AttributeError, OSError, ValueError):  # a captured stream without a descriptor
                 out = None
-            env = {**os.environ, **bind_environment(settings)}
+            env = {**os.environ, **submit_environment(settings)}
             return subprocess.run(cmd, timeout=timeout_s, stdout=out, env=env).returncode
         except subprocess.TimeoutExpired:
             return 124

@@ -1,8 +1,7 @@
 """The pipeline on a real loopback Spark standalone cluster (master + 2 workers + MLflow server).
 
-The module fixture builds the marketlab wheel, starts the cluster with infra/cluster/up.sh
-under a temporary MARKETLAB_CLUSTER_ROOT on free ports, and always stops it with
-infra/cluster/down.sh. Stages are spark-submitted in STAGES order (`marketlab
+The package fixtures of conftest.py build the marketlab wheel and start the cluster (one for
+this module and test_cluster_security.py). Stages are spark-submitted in STAGES order (`marketlab
 pipeline-submit`) on the vendored data with conf/cluster.yaml, the `fast` profile and the
 overrides below; executors get marketlab from the wheel only.
 
@@ -20,25 +19,21 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import ROOT
-from marketlab.cluster import applications, build_wheel, free_port, master_state, wheel_is_fresh
+from marketlab.cluster import applications, master_state
 from marketlab.config import load_settings
 from marketlab.pipeline import STAGES, select_stages
-from marketlab.privacy import SECRET_ENV
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 CONF = ROOT / "conf" / "cluster.yaml"
 UP = ROOT / "infra" / "cluster" / "up.sh"
-DOWN = ROOT / "infra" / "cluster" / "down.sh"
 PROBE = ROOT / "infra" / "cluster" / "probe.py"
 
 # On top of the `fast` profile: 2 executor cores in all, so few shuffle partitions, and the
@@ -83,52 +78,6 @@ def fast_overrides() -> list[str]:
     return [*profile, *extra]
 
 
-def _tail(path: Path, n: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return f"({path} unreadable)"
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    """dist/ wheel when it is newer than lib/, else a fresh build in a temp folder."""
-    dist = sorted((ROOT / "dist").glob("marketlab-*.whl"), key=os.path.getmtime)
-    if dist and wheel_is_fresh(dist[-1], ROOT):
-        return dist[-1]
-    return build_wheel(ROOT, tmp_path_factory.mktemp("wheel"))
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cluster")
-    ports = {"MARKETLAB_MASTER_PORT": free_port(), "MARKETLAB_MASTER_UI_PORT": free_port(),
-             "MARKETLAB_MASTER_REST_PORT": free_port(), "MARKETLAB_MLFLOW_PORT": free_port(),
-             "MARKETLAB_WORKER_UI_PORT": 0}
-    env = {**os.environ, "MARKETLAB_CLUSTER_ROOT": str(root), "MARKETLAB_PYTHON": sys.executable,
-           "SPARK_LOCAL_IP": "127.0.0.1", **{k: str(v) for k, v in ports.items()},
-           # cluster mode keys customers only with a given secret (the drivers run in client mode)
-           SECRET_ENV: secrets.token_hex(32)}
-    env.pop("SPARK_MASTER", None)
-    info = {"root": root, "env": env, "master": f"spark://127.0.0.1:{ports['MARKETLAB_MASTER_PORT']}",
-            "ui": f"http://127.0.0.1:{ports['MARKETLAB_MASTER_UI_PORT']}",
-            "mlflow": f"http://127.0.0.1:{ports['MARKETLAB_MLFLOW_PORT']}"}
-    t0 = time.perf_counter()
-    try:
-        up = subprocess.run(["bash", str(UP)], env=env, capture_output=True, text=True, timeout=420)
-        info["up_seconds"] = time.perf_counter() - t0
-        if up.returncode:
-            logs = "\n".join(f"--- {p.name}\n{_tail(p)}" for p in sorted((root / "logs").glob("*.log")))
-            pytest.fail(f"up.sh failed ({up.returncode}):\n{up.stdout}\n{up.stderr}\n{logs}")
-        yield info
-    finally:
-        down = subprocess.run(["bash", str(DOWN)], env=env, capture_output=True, text=True, timeout=120)
-        print(down.stdout, down.stderr)
-        # nothing of ours may outlive the fixture
-        leftover = subprocess.run(["pgrep", "-f", str(root)], capture_output=True, text=True).stdout.split()
-        assert not leftover, f"processes still running under {root}: {leftover}"
-
-
 def _overrides(cluster) -> list[str]:
     root = cluster["root"]
     return [f"lake_root=file://{root}/lake", f"mlflow.tracking_uri={cluster['mlflow']}",
@@ -155,7 +104,7 @@ def test_executors_import_marketlab_from_the_wheel_and_spark_submit_settings_win
 
     settings = load_settings(CONF, _overrides(cluster) + ["spark.conf.spark.sql.shuffle.partitions=7"])
     cmd = submit_command(PROBE, settings, name="marketlab-probe", master=cluster["master"], wheel=str(wheel),
-                         python=sys.executable, app_args=["--conf", str(CONF)])
+                         python=sys.executable, app_args=["--conf", str(CONF)], auth_file=cluster["auth_file"])
     out = subprocess.run(cmd, env=cluster["env"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-4000:]
     probe = json.loads(next(line for line in out.stdout.splitlines() if line.startswith("PROBE "))[6:])
@@ -201,14 +150,17 @@ def test_every_selected_stage_runs_on_the_cluster(pipeline_run):
 
 
 def test_master_lists_one_finished_application_per_job(cluster, pipeline_run):
-    apps = [a for a in applications(cluster["ui"]) if a["name"] != "marketlab-probe"]
+    # the probe and test_cluster_security.py's `security-*` applications are not stages
+    apps = [a for a in applications(cluster["ui"]) if a["name"].startswith("marketlab-") and a["name"] != "marketlab-probe"]
     assert sorted(a["name"] for a in apps) == sorted(f"marketlab-{st.job_name}" for st in SELECTED)
     assert all(a["completed"] and a["state"] == "FINISHED" for a in apps), apps
 
 
-def test_mlflow_server_has_one_finished_run_per_job(cluster, pipeline_run):
+def test_mlflow_server_has_one_finished_run_per_job(cluster, pipeline_run, monkeypatch):
     from mlflow.tracking import MlflowClient
 
+    for var, value in cluster["mlflow_auth"].items():
+        monkeypatch.setenv(var, value)
     client = MlflowClient(tracking_uri=cluster["mlflow"])
     exp = client.get_experiment_by_name(load_settings(CONF).mlflow.experiment)
     runs = client.search_runs([exp.experiment_id], max_results=1000)

@@ -45,6 +45,22 @@ def test_every_manifest_is_a_valid_spark_application():
         assert (ROOT / "conf" / "cluster.yaml").is_file()
 
 
+def test_manifests_authenticate_with_kubernetes_secrets_never_a_literal():
+    for name, doc in _manifests().items():
+        spec = doc["spec"]
+        conf = spec["sparkConf"]
+        assert conf["spark.authenticate"] == "true", name
+        assert "spark.authenticate.secret" not in conf, name  # a literal secret in the manifest
+        mount = {"name": deploy.SPARK_AUTH_SECRET, "path": deploy.SPARK_AUTH_DIR, "secretType": "Generic"}
+        assert conf["spark.authenticate.secret.file"].startswith(deploy.SPARK_AUTH_DIR + "/"), name
+        for role in ("driver", "executor"):
+            assert mount in spec[role]["secrets"], (name, role)
+        env = {e["name"]: e for e in spec["driver"]["env"]}
+        for var, key in (("MLFLOW_TRACKING_USERNAME", "username"), ("MLFLOW_TRACKING_PASSWORD", "password")):
+            assert "value" not in env[var], (name, var)
+            assert env[var]["valueFrom"]["secretKeyRef"] == {"name": deploy.MLFLOW_AUTH_SECRET, "key": key}, name
+
+
 def test_one_manifest_per_stage_and_no_other():
     jobs_in_manifests = sorted(manifest_job(d) for d in _manifests().values())
     assert jobs_in_manifests == sorted(st.job_name for st in STAGES)

@@ -63,6 +63,55 @@ def test_env_archive_becomes_the_executors_python(wheel):
     assert conf["spark.pyspark.driver.python"] != "./environment/bin/python"
 
 
+def test_a_standalone_master_of_the_cluster_root_gets_the_secret_as_a_properties_file(wheel, tmp_path, monkeypatch):
+    from marketlab.cluster import ensure_secrets
+
+    monkeypatch.setenv("MARKETLAB_CLUSTER_ROOT", str(tmp_path))
+    assert "--properties-file" not in build_submit_command("clean", CONF, wheel=wheel)  # no secrets yet
+    auth = ensure_secrets(tmp_path, env={})["spark"]
+    secret = next(ln.split()[1] for ln in auth.read_text().splitlines() if ln.startswith("spark.authenticate.secret"))
+    cmd = build_submit_command("clean", CONF, master="spark://127.0.0.1:7077", wheel=wheel)
+    assert cmd[cmd.index("--properties-file") + 1] == str(auth)
+    assert not any(secret in arg for arg in cmd)  # what `ps` would show
+    # another cluster manager is not the loopback cluster: its file is not passed there
+    assert "--properties-file" not in build_submit_command("clean", CONF, master="k8s://https://k:443", wheel=wheel)
+
+
+def test_submitted_drivers_get_the_cluster_mlflow_credentials(tmp_path, monkeypatch):
+    from marketlab.cluster import ensure_secrets, mlflow_credentials
+    from marketlab.config import load_settings
+    from marketlab.submit import submit_environment
+
+    monkeypatch.setenv("MARKETLAB_CLUSTER_ROOT", str(tmp_path))
+    for var in ("MLFLOW_TRACKING_USERNAME", "MARKETLAB_MLFLOW_ADMIN_USER", "MARKETLAB_MLFLOW_ADMIN_PASSWORD"):
+        monkeypatch.delenv(var, raising=False)
+    settings = load_settings(CONF)
+    assert "MLFLOW_TRACKING_PASSWORD" not in submit_environment(settings)  # no server secrets: nothing to pass
+    ensure_secrets(tmp_path, env={})
+    env = submit_environment(settings)
+    assert env["MLFLOW_TRACKING_USERNAME"] == "admin" and len(env["MLFLOW_TRACKING_PASSWORD"]) >= 24
+    assert env == {**env, **mlflow_credentials(tmp_path)} and env["SPARK_LOCAL_IP"]
+    # credentials the caller set already win over the file
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "someone")
+    assert "MLFLOW_TRACKING_PASSWORD" not in submit_environment(settings)
+
+
+def test_printed_submit_command_shows_neither_secret(wheel, tmp_path):
+    import os
+
+    from marketlab.cluster import ensure_secrets, mlflow_credentials
+
+    paths = ensure_secrets(tmp_path, env={})
+    secret = next(ln.split()[1] for ln in paths["spark"].read_text().splitlines()
+                  if ln.startswith("spark.authenticate.secret"))
+    env = {**os.environ, "MARKETLAB_CLUSTER_ROOT": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "marketlab.cli", "submit", "clean", "--wheel", wheel], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"--properties-file {paths['spark']}" in out.stdout
+    assert secret not in out.stdout and mlflow_credentials(tmp_path)["MLFLOW_TRACKING_PASSWORD"] not in out.stdout
+
+
 def test_pipeline_submission_goes_in_stage_order_and_stops_at_the_first_failure(wheel):
     seen = []
 
