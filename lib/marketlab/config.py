@@ -230,10 +230,9 @@ class SourceSpec(StrictModel):
     pattern: str | None = None
     format: Literal["csv", "json", "parquet"] = "csv"
     table: str
-    # ASCII only: the record splitter works on the undecoded bytes (ingest/sources.py).
-    delimiter: str = Field(",", pattern=r"^[\x00-\x7f]$")
-    quote: str = Field('"', pattern=r"^[\x00-\x7f]$")
-    escape: str = Field('"', pattern=r"^[\x00-\x7f]$")
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    quote: str = Field('"', min_length=1, max_length=1)
+    escape: str = Field('"', min_length=1, max_length=1)
     header: bool = True
     encoding: Literal["utf-8"] = "utf-8"
     timestamp_format: str = "yyyy-MM-dd HH:mm:ss"
@@ -252,13 +251,15 @@ class SourceSpec(StrictModel):
 
     @model_validator(mode="after")
     def _check_syntax(self) -> "SourceSpec":
-        # A line break or a shared character would make record and field boundaries ambiguous.
+        # The record splitter works on undecoded bytes (ingest/sources.py), and a line break or
+        # a shared character would make record and field boundaries ambiguous.
         chars = {"delimiter": self.delimiter, "quote": self.quote}
         if self.escape != self.quote:
             chars["escape"] = self.escape
-        if len(set(chars.values())) < len(chars) or {"\r", "\n"} & set(chars.values()):
-            raise ValueError(f"delimiter, quote and escape must differ (escape may equal quote) and not be "
-                             f"a line break; got {chars}")
+        values = set(chars.values())
+        if len(values) < len(chars) or {"\r", "\n"} & values or not all(c.isascii() for c in values):
+            raise ValueError(f"delimiter, quote and escape must be ASCII, differ (escape may equal quote) and "
+                             f"not be a line break; got {chars}")
         return self
 
     @model_validator(mode="after")
