@@ -193,7 +193,8 @@ def record_pattern(delimiter: str = ",", quote: str = '"', escape: str = '"') ->
     The grammar is that of Python's :mod:`csv` reader (``strict=False``), which the tests
     use as the oracle: a quote opens a quoted field only at the start of a field; inside
     one, ``escape == quote`` (RFC 4180) makes a doubled quote one literal quote, another
-    ``escape`` character makes the character after it literal; after the closing quote,
+    ``escape`` character makes the character after it literal (inside quotes only, where
+    the csv reader also honours it outside); after the closing quote,
     text up to the next delimiter belongs to the same field, and a quote in an unquoted
     field is a literal character. A quote that is never closed runs to the end of the file
     (RFC 4180 has no way back): groups 1 and 2 are set then. Group 3 is the line break
@@ -215,6 +216,11 @@ def record_pattern(delimiter: str = ",", quote: str = '"', escape: str = '"') ->
 def split_records(data: bytes, delimiter: str = ",", quote: str = '"',
                   escape: str = '"') -> Iterator[tuple[int, bytes, bool]]:
     """Split a delimited file's bytes into records.
+
+    Neither Spark's ``multiLine`` CSV reader nor Python's :mod:`csv` reader returns a
+    record's line number and raw text, which the quarantine needs; one regular
+    expression (:func:`record_pattern`, run by the C regex engine) does, and the tests
+    check it against the csv reader.
 
     Args:
         data: The whole (decompressed) file, undecoded.
