@@ -274,3 +274,29 @@ def test_changed_file_replaces_its_rows(spark, tmp_path):
     res = ingest(lake, lake.settings.jobs.ingest).files[0]
     assert res.status == "ok" and res.bronze_rows == 120
     assert lake.read("bronze.orders").count() == 120
+
+
+@pytest.mark.parametrize("layout", ["bom_crlf_gzip", "no_header"])
+def test_header_modes_read_records(spark, tmp_path, layout):
+    """A BOM before the header, CRLF breaks and gzip; or no header and columns by position."""
+    lines = _retail_lines(60)
+    parts = lines[7].split(",")
+    lines[7] = ",".join(parts[:2] + ['"TWO\r\nLINES, ONE ""RECORD"""'] + parts[3:])
+    source = {}
+    if layout == "no_header":
+        lines = lines[1:]
+        source = {"header": False, "columns": {
+            name: str(i) for i, name in enumerate(["invoice_no", "stock_code", "description", "quantity",
+                                                   "invoice_date", "unit_price", "customer_id", "country"])}}
+        path = tmp_path / "orders.csv"
+        path.write_bytes(("\n".join(lines) + "\n").encode())
+    else:
+        path = tmp_path / "orders.csv.gz"
+        path.write_bytes(gzip.compress(("\ufeff" + "\r\n".join(lines) + "\r\n").encode()))
+    lake = _lake_for(spark, tmp_path, path, **source)
+    res = ingest(lake, lake.settings.jobs.ingest).files[0]
+    assert (res.status, res.records, res.bronze_rows, res.rejected_rows) == ("ok", 60, 60, 0)
+    got = lake.read("bronze.orders").select("_line", "description").orderBy("_line").collect()
+    first = 1 if layout == "no_header" else 2  # the header is line 1
+    assert [r._line for r in got] == list(range(first, first + 7)) + list(range(first + 8, first + 61))
+    assert got[6].description == 'TWO\r\nLINES, ONE "RECORD"'
