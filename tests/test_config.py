@@ -39,6 +39,8 @@ def test_override_applies_and_is_typed():
         (["sources.hillstrom.columns={recency: recency}"], "required canonical column(s) ['conversion'"),
         (["sources.hillstrom.columns.shoe_size=x"], "unknown canonical column(s) ['shoe_size']"),
         (["sources.hillstrom.delimiter=;;"], "sources.hillstrom.delimiter: String should have at most 1 character"),
+        (["sources.hillstrom.delimiter=\"\\\"\""], "delimiter, quote and escape must be ASCII, differ"),
+        (["sources.hillstrom.quote=§"], "must be ASCII, differ (escape may equal quote) and not be a line break; got {'delimiter': ',', 'quote': '§'"),
         (["catalog.gold.x={layer: silver, path: p}"], "catalog.gold.x: name must start with its layer"),
         (["mlflow.ui_port=99999"], "mlflow.ui_port: Input should be less than or equal to 65535"),
         (["lake_root"], "must look like dotted.key=value"),

@@ -210,6 +210,13 @@ class SourceSpec(StrictModel):
         table: Catalog name of the bronze table the rows go to.
         columns: Canonical column -> column name in this export. Unmapped optional
             canonical columns are loaded as null.
+        delimiter: Field separator of ``csv`` files (one ASCII character).
+        quote: Quote character of ``csv`` files (one ASCII character); a quoted field may
+            hold the delimiter and line breaks, so a record may span physical lines.
+        escape: Escape character inside quoted fields. Default: the quote itself, RFC
+            4180's doubled quote (``"7"" FRAME"`` is ``7" FRAME``). ``"\\"`` for exports
+            that write ``\"`` inside quotes instead (a backslash then makes the next
+            character literal, a line break included).
         timestamp_format: Spark datetime pattern of date columns (``M/d/yyyy H:mm`` for
             the 2009-2011 re-export of Online Retail).
         max_reject_fraction: A file with a larger share of rejected records fails as a
@@ -226,7 +233,7 @@ class SourceSpec(StrictModel):
     table: str
     delimiter: str = Field(",", min_length=1, max_length=1)
     quote: str = Field('"', min_length=1, max_length=1)
-    escape: str = Field("\\", min_length=1, max_length=1)
+    escape: str = Field('"', min_length=1, max_length=1)
     header: bool = True
     encoding: Literal["utf-8"] = "utf-8"
     timestamp_format: str = "yyyy-MM-dd HH:mm:ss"
@@ -242,6 +249,19 @@ class SourceSpec(StrictModel):
         if v is not None and ("/" in v or not v.strip()):
             raise ValueError(f"'{v}' must be a non-empty pattern of file names (no '/'); the folder is `path`")
         return v
+
+    @model_validator(mode="after")
+    def _check_syntax(self) -> "SourceSpec":
+        # The record splitter works on undecoded bytes (ingest/sources.py), and a line break or
+        # a shared character would make record and field boundaries ambiguous.
+        chars = {"delimiter": self.delimiter, "quote": self.quote}
+        if self.escape != self.quote:
+            chars["escape"] = self.escape
+        values = set(chars.values())
+        if len(values) < len(chars) or {"\r", "\n"} & values or not all(c.isascii() for c in values):
+            raise ValueError(f"delimiter, quote and escape must be ASCII, differ (escape may equal quote) and "
+                             f"not be a line break; got {chars}")
+        return self
 
     @model_validator(mode="after")
     def _check_mapping(self) -> "SourceSpec":

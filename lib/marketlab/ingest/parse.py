@@ -1,7 +1,7 @@
 """Pure transforms: raw records -> typed canonical columns + a list of reasons per record.
 
-Nothing here opens a file. The input is a DataFrame of raw records with their physical
-line number (see :mod:`marketlab.ingest.sources`); the output keeps *every* record, each
+Nothing here opens a file. The input is a DataFrame of raw records with the physical line
+they start on (see :mod:`marketlab.ingest.sources`); the output keeps *every* record, each
 with an array of the rules it broke, so the caller can split it into bronze rows and
 quarantine rows without losing one.
 """
@@ -24,12 +24,13 @@ REPLACEMENT_CHAR = "\ufffd"  # what the UTF-8 decoder leaves where bytes were in
 BAD_ENCODING = "bad_encoding"
 BLANK_LINE = "blank_line"
 WRONG_COLUMN_COUNT = "wrong_column_count"
+UNTERMINATED_QUOTE = "unterminated_quote"
 MALFORMED_JSON = "malformed_json"
 
 
 def _raw_and_encoding() -> list[Column]:
-    """``raw`` (the line, invalid bytes replaced so the quarantine stays readable) and a
-    ``_bad_utf8`` flag: the text reader keeps undecodable bytes as they are, and a line
+    """``raw`` (the record, invalid bytes replaced so the quarantine stays readable) and a
+    ``_bad_utf8`` flag: the readers keep undecodable bytes as they are, and a record
     that was already decoded lossily upstream carries U+FFFD instead."""
     value = F.col("value")
     bad = ~F.is_valid_utf8(value) | value.contains(REPLACEMENT_CHAR)
@@ -110,33 +111,38 @@ def parse_delimited(
     fields: Iterable[CanonicalField],
     delimiter: str = ",",
     quote: str = '"',
-    escape: str = "\\",
+    escape: str = '"',
     timestamp_format: str = "yyyy-MM-dd HH:mm:ss",
 ) -> DataFrame:
-    """Parse delimited text records (one per line) into typed canonical columns.
+    """Parse delimited text records (a record may span lines) into typed canonical columns.
 
     Args:
-        lines: ``_line`` (long) and ``value`` (string) per data record, header excluded.
+        lines: ``_line`` (long), ``value`` (string) and ``_unterminated`` (boolean: a quote
+            still open at the end of the file) per data record, header excluded; see
+            :func:`marketlab.ingest.sources.read_records`.
         n_columns: Number of columns a record must have (from the header).
         positions: Canonical name -> 0-based column position in this export.
         fields: Canonical schema of the source kind.
         delimiter: Field separator.
         quote: Quote character.
-        escape: Escape character inside quotes.
+        escape: Escape character inside quotes (the quote itself: RFC 4180 doubled quotes).
         timestamp_format: Pattern of timestamp fields.
 
     Returns:
-        See :func:`type_columns`; ``raw`` is the line as read.
+        See :func:`type_columns`; ``raw`` is the record as read.
     """
     ddl = ", ".join([f"c{i} STRING" for i in range(n_columns)] + [f"{CORRUPT} STRING"])
     options = {"sep": delimiter, "quote": quote, "escape": escape, "mode": "PERMISSIVE",
                "columnNameOfCorruptRecord": CORRUPT, "ignoreLeadingWhiteSpace": "false"}
-    parsed = lines.select(F.col(C.LINE), *_raw_and_encoding(), F.from_csv("value", ddl, options).alias("r"))
+    parsed = lines.select(F.col(C.LINE), *_raw_and_encoding(), F.col("_unterminated"),
+                          F.from_csv("value", ddl, options).alias("r"))
     blank = F.trim(F.col(C.RAW)) == ""
     structural = [
         F.when(F.col("_bad_utf8"), F.lit(BAD_ENCODING)),
         F.when(blank, F.lit(BLANK_LINE)),
-        F.when(~blank & F.col(f"r.{CORRUPT}").isNotNull(), F.lit(WRONG_COLUMN_COUNT)),
+        # The open quote ran to the end of the file: its column count says nothing more.
+        F.when(F.col("_unterminated"), F.lit(UNTERMINATED_QUOTE)),
+        F.when(~blank & ~F.col("_unterminated") & F.col(f"r.{CORRUPT}").isNotNull(), F.lit(WRONG_COLUMN_COUNT)),
     ]
     raw_cols = {name: F.col(f"r.c{pos}") for name, pos in positions.items()}
     return type_columns(parsed, raw_cols, fields, timestamp_format, structural)

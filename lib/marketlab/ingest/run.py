@@ -43,6 +43,7 @@ from marketlab.ingest.sources import (
     list_files,
     read_lines,
     read_parquet_rows,
+    read_records,
 )
 from marketlab.tables import Lake
 
@@ -161,10 +162,11 @@ def _parse_file(lake: Lake, spec: SourceSpec, file: SourceFile) -> tuple[DataFra
             raise IngestFileError(f"{file.path}: column(s) {missing} not in the file; found {sorted(rows.columns)}")
         parsed = parse_table(rows, spec.columns, fields, spec.timestamp_format)
         return parsed, None
-    lines, cached = read_lines(spark, file.path, file.sha256)
     if spec.format == "json":
+        lines, cached = read_lines(spark, file.path, file.sha256)
         parsed = parse_json_lines(lines, spec.columns, fields, spec.timestamp_format)
         return parsed, cached
+    lines, cached = read_records(spark, file, spec.delimiter, spec.quote, spec.escape)
     if spec.header:
         first = lines.where(F.col(C.LINE) == 1).select("value").first()
         if first is None:

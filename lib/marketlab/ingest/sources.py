@@ -1,5 +1,8 @@
 """Raw-file I/O for ingestion: list source files with checksums, read records with line numbers.
 
+Delimited files are split into RFC-4180 *records*, not physical lines: a quoted field may
+hold line breaks (LF, CRLF or CR, kept as they are), so one record can span several lines.
+
 This is the only place that touches raw files; everything works on any Hadoop URI
 (local paths, ``file:``, ``hdfs:``, ``s3a:``), so the same code runs on a cluster.
 """
@@ -7,9 +10,13 @@ This is the only place that touches raw files; everything works on any Hadoop UR
 from __future__ import annotations
 
 import csv
+import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Iterator
 
+import pandas as pd
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -134,7 +141,10 @@ UNSPLITTABLE = (".gz", ".deflate", ".zst", ".lz4", ".snappy")
 
 
 def read_lines(spark: SparkSession, path: str, content_id: str = "") -> tuple[DataFrame, DataFrame]:
-    """Read a text file (optionally gzip/bzip2-compressed) as ``(_line, value)`` rows.
+    """Read a line-oriented text file (JSON Lines; optionally gzip/bzip2) as ``(_line, value)`` rows.
+
+    Delimited files are read as records by :func:`read_records` instead (a quoted field
+    may span lines).
 
     ``_line`` is the exact 1-based physical line number, also when Spark splits a large
     file across tasks: rows are numbered within each split, and each split is offset by
@@ -165,16 +175,135 @@ def read_lines(spark: SparkSession, path: str, content_id: str = "") -> tuple[Da
         raw.join(F.broadcast(blocks.select("_blk", "_pid", "_m0", "_off")), ["_blk", "_pid"])
         .select((F.col("_off") + F.col("_mid") - F.col("_m0") + 1).alias(C.LINE), "value")
     )
-    # A gzip file is one split whatever its size, so parsing (and the bronze files it
-    # writes, and every later scan of them) would run in one task: spread its numbered
-    # lines over the session's cores first. Online Retail's parse on the 2-core loopback
-    # cluster: one 39 s task before, 27 s on both executors after; locally ingest + clean
-    # + features went from 152 s to 133 s. Uncompressed files keep Spark's splits (one
-    # for a small file, which is right for small data).
+    # A gzip file is one split: spread its lines over the cores (see read_records).
     slots = spark.sparkContext.defaultParallelism
     if path.lower().endswith(UNSPLITTABLE) and lines.rdd.getNumPartitions() < slots:
         lines = lines.repartition(slots)
     return lines, raw
+
+
+#: Records per Arrow batch the splitter hands back to Spark: bounds the Python worker's
+#: memory beyond the file itself.
+SPLIT_BATCH = 65_536
+
+
+def record_pattern(delimiter: str = ",", quote: str = '"', escape: str = '"') -> re.Pattern[bytes]:
+    """The regular expression of one delimited record and its line break, over bytes.
+
+    The grammar is that of Python's :mod:`csv` reader (``strict=False``), which the tests
+    use as the oracle: a quote opens a quoted field only at the start of a field; inside
+    one, ``escape == quote`` (RFC 4180) makes a doubled quote one literal quote, another
+    ``escape`` character makes the character after it literal (inside quotes only, where
+    the csv reader also honours it outside); after the closing quote,
+    text up to the next delimiter belongs to the same field, and a quote in an unquoted
+    field is a literal character. A quote that is never closed runs to the end of the file
+    (RFC 4180 has no way back): groups 1 and 2 are set then. Group 3 is the line break
+    (empty at the end of the file). Every byte of the delimiter, quote and escape must be
+    ASCII (the conf checks it), so the expression can work on undecoded UTF-8.
+    """
+    d, q = re.escape(delimiter.encode()), re.escape(quote.encode())
+    if escape == quote:
+        # `"a""b"` is two closed sections back to back: the doubled quote keeps the field open.
+        quoted = rb"(?:" + q + rb"[^" + q + rb"]*" + q + rb")*"
+    else:
+        e = re.escape(escape.encode())
+        quoted = rb"(?:" + q + rb"(?:[^" + q + e + rb"]|" + e + rb"(?s:.))*" + q + rb"[^" + d + rb"\r\n]*)?"
+    unquoted = rb"[^" + q + d + rb"\r\n][^" + d + rb"\r\n]*"
+    field = quoted + rb"(?:(" + q + rb"(?s:.*))|" + unquoted + rb")?"
+    return re.compile(field + rb"(?:" + d + field + rb")*(\r\n|\n|\r|\Z)")
+
+
+def split_records(data: bytes, delimiter: str = ",", quote: str = '"',
+                  escape: str = '"') -> Iterator[tuple[int, bytes, bool]]:
+    """Split a delimited file's bytes into records.
+
+    Neither Spark's ``multiLine`` CSV reader nor Python's :mod:`csv` reader returns a
+    record's line number and raw text, which the quarantine needs; one regular
+    expression (:func:`record_pattern`, run by the C regex engine) does, and the tests
+    check it against the csv reader.
+
+    Args:
+        data: The whole (decompressed) file, undecoded.
+        delimiter: Field separator.
+        quote: Quote character.
+        escape: Escape character inside quoted fields (``quote``: RFC 4180 doubled quotes).
+
+    Yields:
+        ``(line, text, unterminated)`` per record: the 1-based physical line the record
+        starts on, its bytes without the line break that ends it (line breaks inside
+        quotes kept), and whether a quote in it was still open at the end of the file.
+        Blank lines are records too (empty text), so every physical line is in exactly
+        one record.
+    """
+    pattern = record_pattern(delimiter, quote, escape)
+    pos, line, end = 0, 1, len(data)
+    while pos < end:
+        m = pattern.match(data, pos)  # always matches: every alternative stops at a break
+        text = m.group(0)[: m.start(3) - pos]
+        yield line, text, m.group(1) is not None or m.group(2) is not None
+        line += text.count(b"\n") + text.count(b"\r") - text.count(b"\r\n") + (m.end(3) > m.start(3))
+        pos = m.end()
+
+
+def _split_partition(delimiter: str, quote: str, escape: str):
+    """``mapInPandas`` function: whole files (``content`` bytes) -> record batches."""
+
+    def split(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            for data in batch["content"]:
+                rows = []
+                for rec in split_records(bytes(data), delimiter, quote, escape):
+                    rows.append(rec)
+                    if len(rows) == SPLIT_BATCH:
+                        yield pd.DataFrame(rows, columns=[C.LINE, "value", "_unterminated"])
+                        rows = []
+                if rows:
+                    yield pd.DataFrame(rows, columns=[C.LINE, "value", "_unterminated"])
+
+    return split
+
+
+def read_records(spark: SparkSession, file: SourceFile, delimiter: str = ",", quote: str = '"',
+                 escape: str = '"') -> tuple[DataFrame, DataFrame]:
+    """Read a delimited file (optionally compressed) as ``(_line, value, _unterminated)`` records.
+
+    The file is read whole by one task (Spark's ``wholetext``, which also decompresses
+    gzip/bzip2) and split by :func:`split_records` in a Python worker: a record may span
+    physical lines, so a file cannot be cut at arbitrary byte offsets without reading it
+    from the start. That task holds the decompressed file about three times (JVM row,
+    Arrow buffer, Python bytes) plus one batch of records; a file must stay under 2 GB
+    decompressed (one JVM array). ``_line`` is the record's first physical line;
+    ``value`` its text as read (bytes kept undecoded, so invalid UTF-8 stays detectable).
+
+    Args:
+        spark: Session.
+        file: The listed file (its path is literal: glob characters are escaped here;
+            its checksum is part of the cached plan, so a file rewritten in place is
+            read again instead of matching the cache of its previous content).
+        delimiter: Field separator.
+        quote: Quote character.
+        escape: Escape character inside quoted fields.
+
+    Returns:
+        ``(records, cached)``: the records, spread over the session's cores when the
+        file is large or compressed, and the persisted frame the caller unpersists.
+    """
+    whole = spark.read.options(**RAW_READ_OPTIONS).text(hadoop_literal(file.path), wholetext=True).select(
+        F.col("value").cast("binary").alias("content"), F.lit(file.sha256).alias("_content"))
+    split = whole.mapInPandas(_split_partition(delimiter, quote, escape),
+                              f"{C.LINE} long, value binary, _unterminated boolean")
+    cached = split.select(C.LINE, F.col("value").cast("string").alias("value"), "_unterminated").persist(
+        StorageLevel.MEMORY_AND_DISK)
+    # One task split the file, so parsing (and the bronze files it writes, and every later
+    # scan of them) would run in one task too: spread the records over the session's cores
+    # when the file is compressed (Online Retail's parse on the 2-core loopback cluster:
+    # one 39 s task before, 27 s on both executors after) or larger than one Spark split.
+    # A small file stays one partition, which is right for small data.
+    slots = spark.sparkContext.defaultParallelism
+    split_bytes = spark._jsparkSession.sessionState().conf().filesMaxPartitionBytes()
+    parts = slots if file.path.lower().endswith(UNSPLITTABLE) else min(slots, math.ceil(file.size / split_bytes))
+    records = cached.repartition(parts) if parts > 1 else cached
+    return records, cached
 
 
 def header_tokens(line: str, delimiter: str, quote: str) -> list[str]:
