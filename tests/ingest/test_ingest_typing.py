@@ -123,18 +123,21 @@ def test_empty_is_missing_not_unparseable(spark):
 def test_typed_sources_integral_and_finite(spark):
     """Parquet keeps its own types: a fractional id / int must be integral, a double finite."""
     rows = spark.createDataFrame(
-        [(1, 17850.0, 6.0, 2.5), (2, 17850.5, 6.5, float("nan")), (3, 1e19, 3.0, float("inf")),
-         (4, 9007199254740992.0, 2.0, 1.0)],
-        "_line long, cid double, qty double, price double")
+        [(1, 17850.0, 6.0, 2.5, 7), (2, 17850.5, 6.5, float("nan"), 2**31 - 1), (3, 1e19, 3.0, float("inf"), 2**31),
+         (4, 9007199254740992.0, 2.0, 1.0, -(2**31))],
+        "_line long, cid double, qty double, price double, visits long")
     fields = [CanonicalField("customer_id", "id"), CanonicalField("quantity", "int"),
-              CanonicalField("unit_price", "double")]
-    out = parse_table(rows, {"customer_id": "cid", "quantity": "qty", "unit_price": "price"}, fields)
-    got = {r._line: (r.customer_id, r.quantity, r.unit_price, r.reasons) for r in out.collect()}
+              CanonicalField("unit_price", "double"), CanonicalField("visits", "int")]
+    out = parse_table(rows, {"customer_id": "cid", "quantity": "qty", "unit_price": "price", "visits": "visits"},
+                      fields)
+    got = {r._line: (r.customer_id, r.quantity, r.unit_price, r.visits, r.reasons) for r in out.collect()}
     assert got == {
-        1: (17850, 6, 2.5, []),
-        2: (None, None, None, ["unparseable_id:customer_id", "unparseable_int:quantity", "unparseable_double:unit_price"]),
-        3: (None, 3, None, ["out_of_range_id:customer_id", "out_of_range_double:unit_price"]),
-        4: (2**53, 2, 1.0, []),
+        1: (17850, 6, 2.5, 7, []),
+        2: (None, None, None, 2**31 - 1,
+            ["unparseable_id:customer_id", "unparseable_int:quantity", "unparseable_double:unit_price"]),
+        3: (None, 3, None, None,
+            ["out_of_range_id:customer_id", "out_of_range_double:unit_price", "out_of_range_int:visits"]),
+        4: (2**53, 2, 1.0, -(2**31), []),
     }
 
 

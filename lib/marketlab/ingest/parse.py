@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DataType, FractionalType, StringType
+from pyspark.sql.types import DataType, FractionalType, IntegralType, StringType
 
 from marketlab import constants as C
 from marketlab.ingest.schemas import SPARK_TYPES, CanonicalField
@@ -94,6 +94,8 @@ def _typed(raw: Column, ftype: str, timestamp_format: str, source_type: DataType
     if ftype in ("int", "long", "id") and fractional:
         ok = ~F.isnan(raw) & (raw % F.lit(1) == 0)
         return F.when(ok, raw.try_cast(spark_type)), ok
+    if ftype in ("int", "long", "id") and isinstance(source_type, IntegralType):
+        return raw.try_cast(spark_type), F.lit(True)  # null: a long that does not fit an int
     if ftype == "double" and fractional:
         ok = ~F.isnan(raw)
         value = raw.try_cast(spark_type)
