@@ -45,6 +45,17 @@ def test_override_applies_and_is_typed():
         (["mlflow.ui_port=99999"], "mlflow.ui_port: Input should be less than or equal to 65535"),
         (["lake_root"], "must look like dotted.key=value"),
         (["jobs.recommend.gate_metric=val_map_at_10"], "is a validation metric, which only a tuning run logs"),
+        (["jobs.ingest.timestamp_bounds.min=2011-13-01"],
+         "override 'jobs.ingest.timestamp_bounds.min=2011-13-01': month must be in 1..12"),
+        (['jobs.ingest.timestamp_bounds.min="2011-13-01"'],
+         "jobs.ingest.timestamp_bounds.min: Input should be a valid date"),
+        (["jobs.ingest.timestamp_bounds.min=2999-01-01"],
+         "jobs.ingest.timestamp_bounds.min: Value error, min 2999-01-01 is in the future"),
+        (["jobs.ingest.timestamp_bounds.max_days_ahead=-1"],
+         "jobs.ingest.timestamp_bounds.max_days_ahead: Input should be greater than or equal to 0"),
+        (["jobs.ingest.timestamp_bounds.max=2020-01-01"], "jobs.ingest.timestamp_bounds.max: unknown key"),
+        (["jobs.features.demand_calendar_max_days=0"],
+         "jobs.features.demand_calendar_max_days: Input should be greater than or equal to 1"),
     ],
 )
 def test_bad_conf_is_rejected_with_key_path(overrides, message):
@@ -61,6 +72,10 @@ def test_bad_files(tmp_path):
     bad.write_text("spark: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_settings(bad)
+    no_date = tmp_path / "conf" / "no_date.yaml"
+    no_date.write_text("jobs:\n  ingest:\n    timestamp_bounds: {min: 2011-13-01}\n")
+    with pytest.raises(ConfigError, match="no_date.yaml: not valid YAML: month must be in 1..12"):
+        load_settings(no_date)
     listy = tmp_path / "conf" / "list.yaml"
     listy.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="top level must be a mapping"):

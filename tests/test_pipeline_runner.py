@@ -222,7 +222,8 @@ def test_every_stage_declares_conf_sections_that_exist():
     sections = set(JobsSettings.model_fields)
     for st in STAGES:
         assert st.params and set(st.params) <= sections, (st.name, st.params)
-    assert stage("clean").params == ("clean", "quality")
+    # the gate holds silver's dates to the ingest section's timestamp_bounds
+    assert stage("clean").params == ("clean", "quality", "ingest")
     # segments tiers its customers with the value stage's tier names and quantiles
     assert stage("segments").params == ("segments", "value")
     assert stage("report").params == ("report", "effect", "recommend", "value")
@@ -259,6 +260,13 @@ def test_an_export_setting_reruns_exactly_export_and_its_downstream(tmp_path):
     assert quality == base  # the same value: no change
     gate = _fingerprints(make_settings(tmp_path, ["jobs.quality.results_table=quality.gate_results"]))
     assert {n for n in base if base[n] != gate[n]} == {"clean", "features"}
+
+
+def test_timestamp_bounds_rerun_ingest_and_the_gate(tmp_path):
+    base = _fingerprints(make_settings(tmp_path))
+    changed = _fingerprints(make_settings(tmp_path, ["jobs.ingest.timestamp_bounds.min=2005-01-01"]))
+    # ingest skips files it already loaded, so only clean's own fingerprint re-runs the gate
+    assert {n for n in base if base[n] != changed[n]} == {"ingest", "clean"}
 
 
 def test_the_source_specs_are_part_of_the_ingest_fingerprint(tmp_path):

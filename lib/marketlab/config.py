@@ -405,6 +405,8 @@ def _read_yaml(path: Path) -> dict:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
+    except ValueError as exc:  # undecodable bytes, or a YAML date that is no date ("2011-13-01")
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
     if not isinstance(data, dict):
@@ -489,6 +491,8 @@ def load_settings(path: str | os.PathLike, overrides: list[str] | None = None) -
         key, raw = item.split("=", 1)
         try:
             value = yaml.safe_load(raw)
+        except ValueError as exc:  # a YAML date that is no date ("2011-13-01") fails in the constructor
+            raise ConfigError(f"override '{item}': {exc}") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"override '{item}': the value is not valid YAML: {_yaml_problem(exc)}") from None
         _set_dotted(merged, key.strip(), value)

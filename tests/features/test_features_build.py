@@ -9,6 +9,7 @@ import hmac
 import pytest
 from chispa import assert_df_equality
 
+from marketlab.errors import BadInputError
 from marketlab.features import build
 from marketlab.privacy import customer_key
 
@@ -86,6 +87,24 @@ def test_demand_daily_zero_filled_and_clipped(frames):
     assert (r["dow"], r["month"], r["is_weekend"]) == (7, 3, True)  # 2011-03-05 was a Saturday
     wk = build.demand_weekly(d).where("item_id = 'A' AND warehouse = 'UK'").orderBy("week_start").collect()
     assert [(w["week_start"], w["units"]) for w in wk] == [(dt.date(2011, 2, 28), 15.0)]
+
+
+def test_demand_calendar_capped(frames):
+    """One far date would zero-fill every item to it: past the cap that is one error, not a table."""
+    sales, rets = frames
+    end = dt.date(2011, 3, 6)
+    assert build.demand_daily(sales, rets, end_date=end, max_calendar_days=6).count() == 6 + 6 + 4
+    with pytest.raises(BadInputError, match=r"span 6 days \(2011-03-01 to 2011-03-06\), more than "
+                                            r"jobs.features.demand_calendar_max_days=5"):
+        build.demand_daily(sales, rets, end_date=end, max_calendar_days=5)
+    ts = dt.datetime(2030, 1, 1, 10)
+    far = sales.unionByName(sales.sparkSession.createDataFrame(
+        [("99", "B", "b", 1, ts, ts.date(), 5.0, 5.0, 300, "United Kingdom", "EU", False)], SALES_SCHEMA))
+    # Uncapped, the three pairs each run to 2030-01-01: 6,882 + 6,882 + 6,880 rows instead of 16.
+    days = (ts.date() - dt.date(2011, 3, 1)).days + 1
+    assert build.demand_daily(far, rets).count() == days * 2 + (days - 2) == 20_644
+    with pytest.raises(BadInputError, match="span 6,882 days \\(2011-03-01 to 2030-01-01\\)"):
+        build.demand_daily(far, rets, max_calendar_days=3660)
 
 
 def test_customer_features_values(frames):

@@ -87,3 +87,43 @@ def test_corrupted_version_is_blocked(spark, fresh_lake):
     lake.write(good.limit(1), "silver.returns")  # v2: no result yet
     with pytest.raises(GateFailedError, match="version 2 has no data-quality result"):
         require_passed(lake, ["silver.returns"])
+
+
+def test_timestamp_bounds_evaluated_against_the_window(spark):
+    ts = [dt.datetime(2011, 12, 9, 12, 50), dt.datetime(2000, 1, 1), dt.datetime(2024, 6, 2, 12),  # in (inclusive)
+          dt.datetime(1999, 12, 31, 23, 59, 59), dt.datetime(2024, 6, 2, 12, 0, 1), dt.datetime(2030, 1, 1), None]
+    df = spark.createDataFrame([(t, t.date() if t else None) for t in ts], "invoice_ts timestamp, date date")
+    exps = [E(name="ts_in", kind="timestamp_bounds", column="invoice_ts"),
+            E(name="date_in", kind="timestamp_bounds", column="date")]
+    window = (dt.datetime(2000, 1, 1), dt.datetime(2024, 6, 2, 12))
+    got = {r.expectation: r for r in evaluate(df, "silver.order_lines", exps, timestamp_window=window)}
+    assert (got["ts_in"].passed, got["ts_in"].offending, got["ts_in"].rows) == (False, 3, 7)  # the null is not_null's
+    assert got["ts_in"].detail == "invoice_ts within [2000-01-01 00:00:00, 2024-06-02 12:00:00] (jobs.ingest.timestamp_bounds)"
+    # as a date, 2024-06-02 12:00:01 is 2024-06-02 00:00 and inside
+    assert (got["date_in"].passed, got["date_in"].offending) == (False, 2)
+    with pytest.raises(ValueError, match="needs timestamp_window"):
+        evaluate(df, "silver.order_lines", exps[:1])
+    with pytest.raises(ValueError, match=r"needs \['column'\]"):
+        E(name="x", kind="timestamp_bounds")
+
+
+def test_a_far_silver_date_blocks_the_gate(spark, fresh_lake):
+    """The conf's own expectation on silver.order_lines, with the lake's jobs.ingest.timestamp_bounds."""
+    lake = fresh_lake
+    bounds = lake.settings.jobs.ingest.timestamp_bounds
+    exps = [e for e in lake.settings.jobs.quality.expectations["silver.order_lines"] if e.kind == "timestamp_bounds"]
+    assert [(e.name, e.column, e.severity) for e in exps] == [("invoice_ts_in_bounds", "invoice_ts", "blocking")]
+    params = QualityParams(expectations={"silver.order_lines": exps})
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    lo, hi = bounds.window(now)
+    ok = [dt.datetime(2010, 12, 1, 8, 26), dt.datetime(2011, 12, 9, 12, 50), lo, now]
+    lake.write(spark.createDataFrame([(t,) for t in ok], "invoice_ts timestamp"), "silver.order_lines")
+    check(lake, ["silver.order_lines"], params).raise_if_failed()
+    far = ok + [dt.datetime(2030 if hi.year < 2030 else hi.year + 1, 1, 1), dt.datetime(1, 1, 1)]
+    lake.write(spark.createDataFrame([(t,) for t in far], "invoice_ts timestamp"), "silver.order_lines")
+    gate = check(lake, ["silver.order_lines"], params)
+    with pytest.raises(GateFailedError, match=r"silver.order_lines v1: invoice_ts_in_bounds \(timestamp_bounds, "
+                                              r"blocking\) FAILED: 2 offending of 6 rows"):
+        gate.raise_if_failed()
+    with pytest.raises(GateFailedError, match="version 1 failed the data-quality gate: invoice_ts_in_bounds"):
+        require_passed(lake, ["silver.order_lines"])

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from marketlab import constants as C
+from marketlab.errors import BadInputError
 from marketlab.privacy import customer_key
 
 
@@ -55,11 +56,25 @@ def _calendar(df: DataFrame, date_col: str = C.DATE) -> DataFrame:
 
 
 def demand_daily(sales: DataFrame, returns: DataFrame, end_date: dt.date | None = None,
-                 exclude_outliers: bool = False) -> DataFrame:
+                 exclude_outliers: bool = False, max_calendar_days: int | None = None) -> DataFrame:
     """Net units per item x warehouse x day, zero-filled from the pair's first sale to ``end_date``.
 
     ``units`` = max(sold - returned, 0) that day (a day with more returns than sales
     counts 0 demand; the raw parts are kept as ``sold_units`` and ``returned_units``).
+
+    Args:
+        sales: ``silver.order_lines``.
+        returns: ``silver.returns``.
+        end_date: Last calendar day (default: the last sale's).
+        exclude_outliers: Leave flagged outlier lines out.
+        max_calendar_days: Longest calendar (first sale to ``end_date``, inclusive)
+            allowed; None: no cap.
+
+    Raises:
+        BadInputError: The calendar would be longer than ``max_calendar_days``. Every item
+            is zero-filled to the end, so one far date multiplies the table (a single 2030
+            sale in 2010-2011 data grew it from 1,135 to 8,292,310 rows); that is an input to fix, and a
+            clipped calendar would silently drop the far sale's units.
     """
     if exclude_outliers:
         sales = sales.where(~F.col(C.IS_OUTLIER))
@@ -67,7 +82,16 @@ def demand_daily(sales: DataFrame, returns: DataFrame, end_date: dt.date | None 
     s = sales.groupBy(*keys).agg(F.sum(C.QUANTITY).alias("sold_units"))
     r = returns.groupBy(*keys).agg(F.sum(C.QUANTITY).alias("returned_units"))
     daily = s.join(r, [C.ITEM_ID, C.WAREHOUSE, C.DATE], "full").fillna({"sold_units": 0, "returned_units": 0})
-    end = F.lit(end_date) if end_date else F.lit(sales.agg(F.max(C.DATE)).first()[0])
+    first_day, last_day = sales.agg(F.min(C.DATE), F.max(C.DATE)).first()
+    end_day = end_date or last_day
+    if max_calendar_days is not None and first_day is not None:
+        span = (end_day - first_day).days + 1
+        if span > max_calendar_days:
+            raise BadInputError(
+                f"the demand calendar would span {span:,} days ({first_day} to {end_day}), more than "
+                f"jobs.features.demand_calendar_max_days={max_calendar_days:,}: is a sale dated far from the "
+                f"others? (silver.order_lines' dates lie within jobs.ingest.timestamp_bounds)")
+    end = F.lit(end_day)
     spans = s.groupBy(C.ITEM_ID, C.WAREHOUSE).agg(F.min(C.DATE).alias("_first"))
     grid = spans.select(C.ITEM_ID, C.WAREHOUSE, F.explode(F.sequence(F.col("_first"), end)).alias(C.DATE))
     out = (grid.join(daily, [C.ITEM_ID, C.WAREHOUSE, C.DATE], "left").fillna({"sold_units": 0, "returned_units": 0})

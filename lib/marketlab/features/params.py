@@ -16,6 +16,10 @@ class FeaturesParams(StrictModel):
         sequence_max_baskets: Keep each customer's most recent baskets only.
         demand_exclude_outliers: Leave flagged outlier lines out of demand (default keeps
             them: they are real shipped units; forecasters may clip instead).
+        demand_calendar_max_days: Longest zero-filled demand calendar (earliest first sale
+            to the last sale, inclusive) the job builds; a longer one stops it with one
+            error (:func:`marketlab.features.build.demand_daily`) instead of a table
+            thousands of times its size.
         order_lines_table: Silver sales read.
         returns_table: Silver returns read.
         quality_table: Unused, kept for conf compatibility: the lake refuses silver versions
@@ -33,6 +37,7 @@ class FeaturesParams(StrictModel):
     score_bins: int = Field(5, ge=2, le=10)
     sequence_max_baskets: int = Field(100, ge=1)
     demand_exclude_outliers: bool = False
+    demand_calendar_max_days: int = Field(3660, ge=1)
     order_lines_table: str = "silver.order_lines"
     returns_table: str = "silver.returns"
     quality_table: str = "quality.results"

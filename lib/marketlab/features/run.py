@@ -63,7 +63,8 @@ def run(lake: Lake, params: FeaturesParams, secret: str) -> FeaturesResult:
     else:
         as_of = build.default_as_of(sales)
     end = sales.agg(F.max(C.DATE)).first()[0]
-    daily = build.demand_daily(sales, returns, end_date=end, exclude_outliers=params.demand_exclude_outliers)
+    daily = build.demand_daily(sales, returns, end_date=end, exclude_outliers=params.demand_exclude_outliers,
+                               max_calendar_days=params.demand_calendar_max_days)
     tables = {
         params.item_features_table: build.item_features(sales, returns),
         params.interactions_table: build.interactions(sales, returns, secret),

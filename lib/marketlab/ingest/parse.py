@@ -8,11 +8,12 @@ quarantine rows without losing one.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Iterable, Mapping
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType
+from pyspark.sql.types import DataType, FractionalType, IntegralType, StringType
 
 from marketlab import constants as C
 from marketlab.ingest.schemas import SPARK_TYPES, CanonicalField
@@ -26,6 +27,11 @@ BLANK_LINE = "blank_line"
 WRONG_COLUMN_COUNT = "wrong_column_count"
 UNTERMINATED_QUOTE = "unterminated_quote"
 MALFORMED_JSON = "malformed_json"
+# Field-level prefixes: ``<prefix>_<type>:<field>``, e.g. ``unparseable_double:unit_price``
+# (not of the type) and ``out_of_range_long:customer_id`` (of the type, does not fit it;
+# for timestamps: outside ``jobs.ingest.timestamp_bounds``).
+UNPARSEABLE = "unparseable"
+OUT_OF_RANGE = "out_of_range"
 
 
 def _raw_and_encoding() -> list[Column]:
@@ -37,22 +43,66 @@ def _raw_and_encoding() -> list[Column]:
     return [F.make_valid_utf8(value).alias(C.RAW), bad.alias("_bad_utf8")]
 
 
-def _typed(raw: Column, ftype: str, timestamp_format: str) -> Column:
-    """Parse a raw string column into ``ftype``; null where it does not parse."""
-    text = F.trim(raw)
+# Number grammar (docs/CONTRACTS.md, "Ingest typing"): ASCII digits, an optional leading sign
+# and, for doubles, a fraction with digits on both sides of the point and an optional
+# exponent. Spark's string-to-double cast is Java's parser: it also takes "2.5d", "1f",
+# "0x1p3", ".5", "5." and "Infinity", so a value must match the grammar before it is cast.
+INTEGER_GRAMMAR = r"^[+-]?[0-9]+$"
+# Ids: exports write float-typed integral ids as "17850.0"; any non-zero fraction is no id.
+ID_GRAMMAR = r"^[+-]?[0-9]+(\.0+)?$"
+DOUBLE_GRAMMAR = r"^[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
+
+_NUMERIC = ("int", "long", "id", "double")
+
+
+def _typed(raw: Column, ftype: str, timestamp_format: str, source_type: DataType) -> tuple[Column, Column]:
+    """Parse ``raw`` into ``ftype``.
+
+    Args:
+        raw: The raw value.
+        ftype: Canonical field type.
+        timestamp_format: Spark datetime pattern of string timestamps.
+        source_type: Spark type of ``raw`` (strings for text formats; Parquet keeps its own).
+
+    Returns:
+        ``(value, well_formed)``: ``value`` is null where the raw value is not of the type or
+        does not fit it; ``well_formed`` is false where it is not of the type at all, so a
+        well-formed null is out of range (a long past 2^63 - 1, a double past 1.8e308).
+    """
+    spark_type = SPARK_TYPES[ftype]
     if ftype == "string":
-        return raw
-    if ftype == "timestamp":
-        return F.try_to_timestamp(text, F.lit(timestamp_format))
-    if ftype == "id":
-        # Exports write integral ids as floats ("17850.0"): accept those, reject 17850.5.
-        num = text.try_cast("double")
-        return F.when(num == F.floor(num), num.cast("bigint"))
-    typed = text.try_cast(SPARK_TYPES[ftype])
-    if ftype == "double":
-        # NaN/Infinity parse as doubles but are never valid quantities or prices.
-        typed = F.when(~F.isnan(typed) & (F.abs(typed) != F.lit(float("inf"))), typed)
-    return typed
+        return raw, F.lit(True)
+    if isinstance(source_type, StringType):
+        text = F.trim(raw)
+        if ftype == "timestamp":
+            value = F.try_to_timestamp(text, F.lit(timestamp_format))
+            return value, value.isNotNull()
+        if ftype not in _NUMERIC:
+            value = text.try_cast(spark_type)
+            return value, value.isNotNull()
+        grammar = {"int": INTEGER_GRAMMAR, "long": INTEGER_GRAMMAR, "id": ID_GRAMMAR, "double": DOUBLE_GRAMMAR}[ftype]
+        ok = text.rlike(grammar)
+        # Integers are cast from their digits (exact: never through a double), so
+        # 9007199254740993 stays itself and 9223372036854775808 fails the cast.
+        digits = F.regexp_replace(text, r"\.0+$", "") if ftype == "id" else text
+        value = F.when(ok, digits.try_cast(spark_type))
+        if ftype == "double":
+            value = F.when(F.abs(value) != F.lit(float("inf")), value)
+        return value, ok
+    # Typed sources (Parquet): a fractional number is an integer only when it is integral,
+    # and NaN / infinity are never quantities or prices.
+    fractional = isinstance(source_type, FractionalType)
+    if ftype in ("int", "long", "id") and fractional:
+        ok = ~F.isnan(raw) & (raw % F.lit(1) == 0)
+        return F.when(ok, raw.try_cast(spark_type)), ok
+    if ftype in ("int", "long", "id") and isinstance(source_type, IntegralType):
+        return raw.try_cast(spark_type), F.lit(True)  # null: a long that does not fit an int
+    if ftype == "double" and fractional:
+        ok = ~F.isnan(raw)
+        value = raw.try_cast(spark_type)
+        return F.when(ok & (F.abs(value) != F.lit(float("inf"))), value), ok
+    value = raw.try_cast(spark_type)
+    return value, value.isNotNull()
 
 
 def type_columns(
@@ -88,20 +138,43 @@ def type_columns(
         if raw is None:
             typed_cols.append(F.lit(None).cast(spark_type).alias(field.name))
             continue
-        if isinstance(df.select(raw).schema[0].dataType, StringType):
-            typed = _typed(raw, field.type, timestamp_format)
-        elif field.type == "id":
-            typed = _typed(raw.cast("string"), "id", timestamp_format)
-        else:
-            typed = raw.try_cast(spark_type)
+        typed, well_formed = _typed(raw, field.type, timestamp_format, df.select(raw).schema[0].dataType)
         typed_cols.append(typed.alias(field.name))
         present = raw.isNotNull() & (F.trim(raw.cast("string")) != "")
         if field.required:
             field_reasons.append(F.when(structural_ok & ~present, F.lit(f"missing:{field.name}")))
-        field_reasons.append(F.when(present & typed.isNull(), F.lit(f"unparseable_{field.type}:{field.name}")))
+        field_reasons.append(
+            F.when(present & ~well_formed, F.lit(f"{UNPARSEABLE}_{field.type}:{field.name}"))
+            .when(present & typed.isNull(), F.lit(f"{OUT_OF_RANGE}_{field.type}:{field.name}")))
     reasons = F.array_compact(F.array(*structural_reasons, *field_reasons))
     out = df.select(*[F.col(k) for k in keep], *typed_cols, reasons.alias(C.REASONS))
     return out.withColumn(C.REASON, F.try_element_at(C.REASONS, F.lit(1)))
+
+
+def bound_timestamps(parsed: DataFrame, fields: Iterable[CanonicalField],
+                     window: tuple[dt.datetime, dt.datetime]) -> DataFrame:
+    """Reject parsed timestamps outside ``window``: one ``out_of_range_timestamp:<field>`` each.
+
+    Applied to the output of :func:`type_columns` (any format), so a record keeps every
+    reason it has; a timestamp that did not parse already has its ``unparseable`` one.
+
+    Args:
+        parsed: Output of :func:`type_columns`.
+        fields: Canonical schema (its timestamp fields are checked).
+        window: ``(earliest, latest)`` accepted, inclusive, naive UTC
+            (:meth:`marketlab.ingest.params.TimestampBounds.window`).
+
+    Returns:
+        ``parsed`` with ``reasons`` and ``reason`` extended.
+    """
+    lo, hi = (F.lit(t.strftime("%Y-%m-%d %H:%M:%S")).cast("timestamp") for t in window)
+    checks = [F.when((F.col(f.name) < lo) | (F.col(f.name) > hi), F.lit(f"{OUT_OF_RANGE}_timestamp:{f.name}"))
+              for f in fields if f.type == "timestamp"]
+    if not checks:
+        return parsed
+    reasons = F.array_compact(F.concat(F.col(C.REASONS), F.array(*checks)))
+    return (parsed.withColumn(C.REASONS, reasons)
+            .withColumn(C.REASON, F.try_element_at(C.REASONS, F.lit(1))))
 
 
 def parse_delimited(

@@ -34,7 +34,7 @@ from marketlab import constants as C
 from marketlab.config import SourceSpec
 from marketlab.errors import BadInputError, ConfError
 from marketlab.ingest.params import IngestParams
-from marketlab.ingest.parse import parse_delimited, parse_json_lines, parse_table, split_valid
+from marketlab.ingest.parse import bound_timestamps, parse_delimited, parse_json_lines, parse_table, split_valid
 from marketlab.ingest.schemas import CANONICAL
 from marketlab.ingest.sources import (
     IngestFileError,
@@ -222,6 +222,7 @@ def ingest_file(lake: Lake, params: IngestParams, source: str, spec: SourceSpec,
     cached = None
     try:
         parsed, cached = _parse_file(lake, spec, file)
+        parsed = bound_timestamps(parsed, CANONICAL[spec.kind], params.timestamp_bounds.window(ingested_at))
         parsed = parsed.select(
             "*", F.lit(source).alias(C.SOURCE), F.lit(file.path).alias(C.SOURCE_FILE),
             F.lit(file.batch_id).alias(C.BATCH_ID), F.lit(ingested_at).cast("timestamp").alias(C.INGESTED_AT),

@@ -26,7 +26,7 @@ RESULT_SCHEMA = ("table string, version long, expectation string, kind string, c
                  "passed boolean, offending long, rows long, observed double, detail string, checked_at timestamp, "
                  "run_id string")
 
-_ROW_KINDS = {"not_null", "range", "isin", "null_rate"}
+_ROW_KINDS = {"not_null", "range", "isin", "null_rate", "timestamp_bounds"}
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,14 @@ class Result:
                 f"{self.offending} offending of {self.rows} rows; {self.detail}")
 
 
-def _bad_row(e: Expectation):
+def _bad_row(e: Expectation, window: tuple[dt.datetime, dt.datetime] | None):
     col = F.col(e.column)
+    if e.kind == "timestamp_bounds":
+        if window is None:
+            raise ValueError(f"expectation '{e.name}' needs timestamp_window (jobs.ingest.timestamp_bounds)")
+        lo, hi = (F.lit(t.strftime("%Y-%m-%d %H:%M:%S")).cast("timestamp") for t in window)
+        ts = col.cast("timestamp")
+        return F.coalesce((ts < lo) | (ts > hi), F.lit(False))
     if e.kind in ("not_null", "null_rate"):
         return col.isNull()
     if e.kind == "range":
@@ -91,6 +97,7 @@ def evaluate(
     previous_rows: int | None = None,
     read_ref: Callable[[str], DataFrame] | None = None,
     today: dt.date | None = None,
+    timestamp_window: tuple[dt.datetime, dt.datetime] | None = None,
 ) -> list[Result]:
     """Evaluate ``expectations`` on ``df`` (one table version).
 
@@ -104,22 +111,24 @@ def evaluate(
         read_ref: Reads a referenced table by catalog name (``foreign_key``).
         today: Reference date for ``freshness`` (default: the expectation's
             ``reference_date`` or today).
+        timestamp_window: ``(earliest, latest)`` of ``timestamp_bounds`` (inclusive, naive
+            UTC; :meth:`marketlab.ingest.params.TimestampBounds.window`).
 
     Returns:
         One :class:`Result` per expectation, in order.
     """
     row_exps = [e for e in expectations if e.kind in _ROW_KINDS]
     aggs = [F.count(F.lit(1)).alias("__rows")]
-    aggs += [F.sum(F.when(_bad_row(e), 1).otherwise(0)).alias(f"__e{i}") for i, e in enumerate(row_exps)]
+    aggs += [F.sum(F.when(_bad_row(e, timestamp_window), 1).otherwise(0)).alias(f"__e{i}") for i, e in enumerate(row_exps)]
     agg = df.agg(*aggs).first()
     n = int(agg["__rows"])
     bad = {e.name: int(agg[f"__e{i}"] or 0) for i, e in enumerate(row_exps)}
     out: list[Result] = []
     for e in expectations:
         observed: float | None = None
-        if e.kind in ("not_null", "range", "isin"):
+        if e.kind in ("not_null", "range", "isin", "timestamp_bounds"):
             off = bad[e.name]
-            passed, detail = off == 0, _describe(e)
+            passed, detail = off == 0, _describe(e, timestamp_window)
         elif e.kind == "null_rate":
             off = bad[e.name]
             observed = off / n if n else 0.0
@@ -163,9 +172,11 @@ def evaluate(
     return out
 
 
-def _describe(e: Expectation) -> str:
+def _describe(e: Expectation, window: tuple[dt.datetime, dt.datetime] | None = None) -> str:
     if e.kind == "not_null":
         return f"{e.column} must not be null"
+    if e.kind == "timestamp_bounds":
+        return f"{e.column} within [{window[0]}, {window[1]}] (jobs.ingest.timestamp_bounds)"
     if e.kind == "range":
         return f"{e.column} within [{e.min}, {e.max}]"
     return f"{e.column} in {list(e.values)[:10]}"

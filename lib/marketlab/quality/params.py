@@ -7,7 +7,7 @@ from pydantic import Field, model_validator
 from marketlab.params_base import StrictModel
 
 Kind = Literal["schema", "not_null", "range", "isin", "null_rate", "unique", "foreign_key", "row_count_drift",
-               "freshness", "min_rows"]
+               "freshness", "min_rows", "timestamp_bounds"]
 
 
 class Expectation(StrictModel):
@@ -21,7 +21,10 @@ class Expectation(StrictModel):
             ``foreign_key`` (``column`` values present in ``ref_table.ref_column``),
             ``row_count_drift`` (|n / n_previous_version - 1| <= ``max_fraction``),
             ``freshness`` (max of ``column`` no older than ``max_age_days`` before
-            ``reference_date``, default today), ``min_rows`` (at least ``min`` rows).
+            ``reference_date``, default today), ``min_rows`` (at least ``min`` rows),
+            ``timestamp_bounds`` (``column``, a date or timestamp, within
+            ``jobs.ingest.timestamp_bounds`` at the time of the check: the range ingest
+            admits, stated once there).
         severity: ``blocking`` stops downstream jobs; ``warning`` is reported only.
     """
 
@@ -45,7 +48,7 @@ class Expectation(StrictModel):
         need = {"not_null": ["column"], "range": ["column"], "isin": ["column", "values"], "null_rate": ["column", "max_fraction"],
                 "unique": ["columns_list"], "foreign_key": ["column", "ref_table", "ref_column"],
                 "row_count_drift": ["max_fraction"], "freshness": ["column", "max_age_days"], "schema": ["columns"],
-                "min_rows": ["min"]}[self.kind]
+                "min_rows": ["min"], "timestamp_bounds": ["column"]}[self.kind]
         missing = [k for k in need if getattr(self, k) in (None, [], {})]
         if missing:
             raise ValueError(f"expectation '{self.name}' ({self.kind}) needs {missing}")

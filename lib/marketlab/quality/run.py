@@ -13,6 +13,7 @@ same check up front). The gate reads the versions it evaluates with
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
@@ -71,13 +72,18 @@ def run(lake: Lake, tables: list[str], params: QualityParams, run_id: str | None
     Args:
         lake: The lake (tables are read from it; results written to it).
         tables: Catalog names to check; tables without expectations are skipped.
-        params: Quality params (expectations per table, results table).
+        params: Quality params (expectations per table, results table). ``timestamp_bounds``
+            expectations use the lake settings' ``jobs.ingest.timestamp_bounds``.
         run_id: MLflow run id recorded with the results.
 
     Returns:
         All results.
     """
     results: list[Result] = []
+    # The range ingest admitted, as of now: its upper end moves with the clock, so silver
+    # that passed at ingest still passes, and a date that slipped past ingest does not.
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    window = lake.settings.jobs.ingest.timestamp_bounds.window(now)
     for table in tables:
         exps = params.expectations.get(table)
         if not exps:
@@ -90,7 +96,8 @@ def run(lake: Lake, tables: list[str], params: QualityParams, run_id: str | None
             prev = lake.read_ungated(table, version - 1).count()
         df = lake.read_ungated(table, version)
         # A referenced table is one this run may have just evaluated (results are merged below).
-        results += evaluate(df, table, exps, version=version, previous_rows=prev, read_ref=lake.read_ungated)
+        results += evaluate(df, table, exps, version=version, previous_rows=prev, read_ref=lake.read_ungated,
+                            timestamp_window=window)
     if not results:
         return GateResult()
     written = lake.merge(results_frame(lake.spark, results, run_id), params.results_table,
