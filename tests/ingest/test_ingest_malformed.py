@@ -163,20 +163,36 @@ def test_backslash_escape_still_loads_when_configured(spark, tmp_path):
 
 
 def test_an_unterminated_quote_is_one_quarantine_row(spark, tmp_path):
-    lines = _retail_lines(30)
-    parts = lines[25].split(",")
-    lines[25] = ",".join(parts[:2] + ['"NEVER CLOSED'] + parts[3:])
+    lines = _retail_lines(200)
+    parts = lines[197].split(",")
+    lines[197] = ",".join(parts[:2] + ['"NEVER CLOSED'] + parts[3:])
     path = tmp_path / "orders.csv"
     path.write_text("\n".join(lines) + "\n")
     lake = _lake_for(spark, tmp_path, path)
     res = ingest(lake, lake.settings.jobs.ingest).files[0]
-    # RFC 4180: the open quote holds every line after it, so records 25..30 are one record
-    assert (res.status, res.records, res.bronze_rows, res.rejected_rows) == ("ok", 25, 24, 1)
+    # RFC 4180: the open quote holds every line after it, so data records 197..200 are one record
+    assert (res.status, res.records, res.bronze_rows, res.rejected_rows) == ("ok", 197, 196, 1)
     assert res.rejected_by_reason == {"unterminated_quote": 1}
     rej = lake.read("bronze._rejects").first()
-    assert (rej._line, rej.reasons) == (26, ["unterminated_quote"])
-    assert rej.raw == "\n".join(lines[25:]) + "\n"
-    assert sorted(r._line for r in lake.read("bronze.orders").select("_line").collect()) == list(range(2, 26))
+    assert (rej._line, rej.reasons) == (198, ["unterminated_quote"])
+    assert rej.raw == "\n".join(lines[197:]) + "\n"
+    assert sorted(r._line for r in lake.read("bronze.orders").select("_line").collect()) == list(range(2, 198))
+
+
+def test_an_unterminated_quote_that_holds_most_lines_fails_the_file(spark, tmp_path):
+    """One rejected record of 100 is under max_reject_fraction (5 %), but it holds 101 of the
+    file's 200 data lines: the file fails as a whole instead of losing half of it quietly."""
+    lines = _retail_lines(200)
+    parts = lines[100].split(",")
+    lines[100] = ",".join(parts[:2] + ['"NEVER CLOSED'] + parts[3:])
+    path = tmp_path / "orders.csv"
+    path.write_text("\n".join(lines) + "\n")
+    lake = _lake_for(spark, tmp_path, path)
+    res = ingest(lake, lake.settings.jobs.ingest).files[0]
+    assert res.status == "failed"
+    assert "rejected records hold 101 of 200 physical lines (50.5% > max_reject_fraction 5.0%" in res.message
+    assert "an unterminated quote holds every line after it" in res.message
+    assert not lake.exists("bronze.orders") or lake.read("bronze.orders").count() == 0
 
 
 def test_other_export_loads_by_conf_alone(spark, tmp_path, ingested):

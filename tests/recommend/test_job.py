@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 from pyspark.sql import functions as F
 
 from conftest import ROOT, make_settings, pass_gate
+from marketlab.recommend.select import ALS_SOURCES
 from marketlab.runtime import JobContext
 from marketlab.tables import Lake
 
@@ -67,7 +68,7 @@ def test_job_writes_recommendations_and_gates_the_champion(spark, small_lake):
     # Already-bought items never come back (bought: exclude).
     inter = lake.read("gold.interactions")
     assert recs.join(inter, ["customer_key", "item_id"]).count() == 0
-    assert {r["source"] for r in first} <= {"als", "content", "popular"}
+    assert {r["source"] for r in first} <= {"als", "content", "popular", "itemcf"}
     assert {r["source"] for r in first if r["customer_key"].startswith("cold-")} == {"popular"}
     ranks = recs.where("customer_key = 'cold-1'").orderBy("rank").select("rank").collect()
     assert [r[0] for r in ranks] == list(range(1, k + 1))
@@ -77,7 +78,6 @@ def test_job_writes_recommendations_and_gates_the_champion(spark, small_lake):
     client = MlflowClient(st.tracking_uri())
     mlflow.set_tracking_uri(st.tracking_uri())
     name = st.jobs.recommend.model_name
-    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
     run = client.search_runs([client.get_experiment_by_name(st.mlflow.experiment).experiment_id],
                              "tags.`marketlab.job` = 'recommend'")[0]
     m = run.data.metrics
@@ -89,6 +89,17 @@ def test_job_writes_recommendations_and_gates_the_champion(spark, small_lake):
     sel = {x: m[f"select.{x}.map_at_10"] for x in ("popular", "itemcf", "content", "als", "blend")}
     assert served == run.data.params["select.served"] and sel[served] == max(sel.values())
     assert run.data.params["select.sequence_as_of"] == "None"
+    # the gate follows the served source: ALS is champion only when an ALS source won
+    als_won = served in ALS_SOURCES
+    warm = {r["source"] for r in first if not r["customer_key"].startswith("cold-")}
+    assert ("als" in warm) == als_won and (served in warm or als_won)
+    v1 = client.get_model_version(name, "1").tags
+    if als_won:
+        assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+    else:
+        assert (v1["gate.result"], v1["gate.served"]) == ("rejected_baseline", served)
+        with pytest.raises(mlflow.exceptions.MlflowException, match="alias champion not found"):
+            client.get_model_version_by_alias(name, "champion")
     assert 0.0 <= m["hide.als.auc"] <= 1.0
     assert run.data.params["read.gold.interactions"] == "0"
     arts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
@@ -100,7 +111,10 @@ def test_job_writes_recommendations_and_gates_the_champion(spark, small_lake):
     second = Lake(spark, st).read("gold.recommendations").orderBy("customer_key", "rank").collect()
     assert [(r["customer_key"], r["item_id"], r["rank"]) for r in second] == \
         [(r["customer_key"], r["item_id"], r["rank"]) for r in first]
-    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
     v2 = client.get_model_version(name, "2").tags
-    assert v2["gate.result"] == "rejected"
-    assert float(v2["gate.temporal.als.map_at_10"]) == pytest.approx(m["temporal.als.map_at_10"])
+    if als_won:
+        assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+        assert v2["gate.result"] == "rejected"
+        assert float(v2["gate.temporal.als.map_at_10"]) == pytest.approx(m["temporal.als.map_at_10"])
+    else:
+        assert (v2["gate.result"], v2["gate.served"]) == ("rejected_baseline", served)

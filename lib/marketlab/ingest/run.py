@@ -227,7 +227,11 @@ def ingest_file(lake: Lake, params: IngestParams, source: str, spec: SourceSpec,
             "*", F.lit(source).alias(C.SOURCE), F.lit(file.path).alias(C.SOURCE_FILE),
             F.lit(file.batch_id).alias(C.BATCH_ID), F.lit(ingested_at).cast("timestamp").alias(C.INGESTED_AT),
         ).persist(StorageLevel.MEMORY_AND_DISK)
-        counts = parsed.groupBy(C.REASON).count().collect()
+        # Physical lines per record too: one unterminated quote can hold the rest of the file
+        # in a single rejected record, which the record share alone would not notice.
+        body = F.regexp_replace(F.coalesce(F.col(C.RAW), F.lit("")), r"(\r\n|\r|\n)$", "")
+        lines = F.size(F.split(body, r"\r\n|\r|\n"))
+        counts = parsed.groupBy(C.REASON).agg(F.count(F.lit(1)).alias("count"), F.sum(lines).alias("lines")).collect()
     except IngestFileError:
         raise
     except (Py4JJavaError, PySparkException) as exc:
@@ -239,12 +243,20 @@ def ingest_file(lake: Lake, params: IngestParams, source: str, spec: SourceSpec,
     valid = sum(int(r["count"]) for r in counts if r[C.REASON] is None)
     rejected = sum(by_reason.values())
     records = valid + rejected
+    total_lines = sum(int(r["lines"] or 0) for r in counts)
+    rejected_lines = sum(int(r["lines"] or 0) for r in counts if r[C.REASON] is not None)
     try:
+        top = ", ".join(f"{k}={v}" for k, v in sorted(by_reason.items(), key=lambda kv: -kv[1])[:3])
         if records and rejected / records > spec.max_reject_fraction:
-            top = ", ".join(f"{k}={v}" for k, v in sorted(by_reason.items(), key=lambda kv: -kv[1])[:3])
             raise IngestFileError(
                 f"{file.path}: {rejected} of {records} records rejected ({rejected / records:.1%} > "
                 f"max_reject_fraction {spec.max_reject_fraction:.1%}; top reasons: {top}); file not ingested"
+            )
+        if total_lines and rejected_lines / total_lines > spec.max_reject_fraction:
+            raise IngestFileError(
+                f"{file.path}: rejected records hold {rejected_lines} of {total_lines} physical lines "
+                f"({rejected_lines / total_lines:.1%} > max_reject_fraction {spec.max_reject_fraction:.1%}; "
+                f"top reasons: {top}; an unterminated quote holds every line after it); file not ingested"
             )
         good, bad = split_valid(parsed)
         canon = [f.name for f in CANONICAL[spec.kind]]
