@@ -182,7 +182,8 @@ def test_an_unterminated_quote_is_one_quarantine_row(spark, tmp_path):
 def test_an_unterminated_quote_that_holds_most_lines_fails_the_file(spark, tmp_path):
     """One rejected record of 100 is under max_reject_fraction (5 %), but it holds 101 of the
     file's 200 data lines: the file fails as a whole instead of losing half of it quietly."""
-    lines = _retail_lines(200)
+    head, *body = _retail_lines(400)
+    lines = [head, *[r for r in body if '"' not in r][:200]]  # no later quote closes the open one
     parts = lines[100].split(",")
     lines[100] = ",".join(parts[:2] + ['"NEVER CLOSED'] + parts[3:])
     path = tmp_path / "orders.csv"
