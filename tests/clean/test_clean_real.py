@@ -25,7 +25,9 @@ def test_orders_accounting_exact(acc):
     assert a.bronze_rows == 541_909 and a.balanced
     assert a.silver_rows == {"silver.order_lines": 522_504, "silver.returns": 8_668, "silver.adjustments": 2_989}
     assert a.excluded == {"duplicate": 5_268, "non_positive_price": 1_156, "non_positive_quantity": 1_324}
-    assert a.altered == {"description_normalised": 6_889, "description_trimmed": 110_170}
+    # 110,170 before ingest read RFC-4180 records: 386 more since, the quoted descriptions whose
+    # text (outer quotes gone, "" as one quote) has edge whitespace (388 rows in pd.read_csv of the file)
+    assert a.altered == {"description_normalised": 6_889, "description_trimmed": 110_556}
 
 
 def test_audit_rows_match_reasons(silver):
