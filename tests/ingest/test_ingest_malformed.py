@@ -150,26 +150,26 @@ def test_a_quoted_line_break_stays_in_its_record(spark, tmp_path, eol):
                     30: "LF\nONLY"}
 
 
-def test_backslash_escape_still_loads_when_configured(spark, tmp_path):
-    lines = _retail_lines(20)
-    parts = lines[3].split(",")
-    lines[3] = ",".join(parts[:2] + ['"7\\" FRAME \\\\ BIG"'] + parts[3:])
+def _ingest_with_description(spark, tmp_path: Path, lines: list[str], index: int, field: str, **source):
+    """Write ``lines`` with line ``index``'s description field replaced by ``field`` (raw CSV
+    text) and ingest the file: ``(lake, FileResult)``."""
+    parts = lines[index].split(",")
+    lines[index] = ",".join(parts[:2] + [field] + parts[3:])
     path = tmp_path / "orders.csv"
     path.write_text("\n".join(lines) + "\n")
-    lake = _lake_for(spark, tmp_path, path, escape="\\")
-    res = ingest(lake, lake.settings.jobs.ingest).files[0]
+    lake = _lake_for(spark, tmp_path, path, **source)
+    return lake, ingest(lake, lake.settings.jobs.ingest).files[0]
+
+
+def test_backslash_escape_still_loads_when_configured(spark, tmp_path):
+    lake, res = _ingest_with_description(spark, tmp_path, _retail_lines(20), 3, '"7\\" FRAME \\\\ BIG"', escape="\\")
     assert (res.records, res.bronze_rows) == (20, 20)
     assert lake.read("bronze.orders").where(F.col("_line") == 4).first().description == '7" FRAME \\ BIG'
 
 
 def test_an_unterminated_quote_is_one_quarantine_row(spark, tmp_path):
     lines = _retail_lines(200)
-    parts = lines[197].split(",")
-    lines[197] = ",".join(parts[:2] + ['"NEVER CLOSED'] + parts[3:])
-    path = tmp_path / "orders.csv"
-    path.write_text("\n".join(lines) + "\n")
-    lake = _lake_for(spark, tmp_path, path)
-    res = ingest(lake, lake.settings.jobs.ingest).files[0]
+    lake, res = _ingest_with_description(spark, tmp_path, lines, 197, '"NEVER CLOSED')
     # RFC 4180: the open quote holds every line after it, so data records 197..200 are one record
     assert (res.status, res.records, res.bronze_rows, res.rejected_rows) == ("ok", 197, 196, 1)
     assert res.rejected_by_reason == {"unterminated_quote": 1}
@@ -184,12 +184,7 @@ def test_an_unterminated_quote_that_holds_most_lines_fails_the_file(spark, tmp_p
     file's 200 data lines: the file fails as a whole instead of losing half of it quietly."""
     head, *body = _retail_lines(400)
     lines = [head, *[r for r in body if '"' not in r][:200]]  # no later quote closes the open one
-    parts = lines[100].split(",")
-    lines[100] = ",".join(parts[:2] + ['"NEVER CLOSED'] + parts[3:])
-    path = tmp_path / "orders.csv"
-    path.write_text("\n".join(lines) + "\n")
-    lake = _lake_for(spark, tmp_path, path)
-    res = ingest(lake, lake.settings.jobs.ingest).files[0]
+    lake, res = _ingest_with_description(spark, tmp_path, lines, 100, '"NEVER CLOSED')
     assert res.status == "failed"
     assert "rejected records hold 101 of 200 physical lines (50.5% > max_reject_fraction 5.0%" in res.message
     assert "an unterminated quote holds every line after it" in res.message
