@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from marketlab import constants as C
 from marketlab.config import Settings
+from marketlab.drift.run import SEVERITY as DRIFT_SEVERITY
 from marketlab.effect.params import EffectParams
 from marketlab.pipeline import STAGES
 from marketlab.privacy import pseudonymise
@@ -469,7 +470,7 @@ def drift(t: _Tables) -> pd.DataFrame | Unavailable:
         return df
     _cols(df, t.names.drift, ["checked_at", "table", "column", "slice", "psi", "status", "accepted"])
     out = _latest(df, "checked_at").toPandas()
-    rank = {s: i for i, s in enumerate(("block", "warn", "ok", "unchanged", "baseline"))}
+    rank = {s: i for i, s in enumerate(DRIFT_SEVERITY)}
     out = out.assign(_rank=out["status"].map(rank)).sort_values(["_rank", "psi"], ascending=[True, False])
     return out.drop(columns="_rank").reset_index(drop=True)
 
