@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -75,9 +77,27 @@ def test_bind_address_is_validated_and_resolved(tmp_path, monkeypatch):
 
 
 def test_the_session_carries_every_session_conf_key(spark):
-    # Among them the collect-socket timeout: Spark's 15 s default was missed once on a busy CI.
     from marketlab.spark import SESSION_CONF
 
     conf = spark.sparkContext.getConf()
     assert {k: conf.get(k) for k in SESSION_CONF} == SESSION_CONF
     assert SESSION_CONF["spark.python.authenticate.socketTimeout"] == "300s"
+
+
+def test_a_collect_is_served_on_an_owner_only_socket_file_not_a_tcp_port(spark):
+    """On TCP, whoever connects first to the one-shot collect port takes the connection, and
+    the collect fails (CI did, twice: CANNOT_OPEN_SOCKET); a socket file has no port to take."""
+    from pyspark.serializers import BatchedSerializer, CPickleSerializer
+    from pyspark.util import _load_from_socket
+
+    info = spark.range(3)._jdf.collectToPython()
+    conn = info[0]
+    assert isinstance(conn, str), f"collect served on TCP port {conn}"
+    mode = os.stat(conn).st_mode
+    assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) & 0o077 == 0, oct(mode)
+    with _load_from_socket(info, BatchedSerializer(CPickleSerializer())) as rows:
+        assert [r.id for r in rows] == [0, 1, 2]
+    deadline = time.monotonic() + 30  # one connection, then the server thread removes the file
+    while os.path.exists(conn) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(conn)

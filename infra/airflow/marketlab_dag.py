@@ -25,6 +25,7 @@ SPARK_CONF = {
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
     "spark.sql.session.timeZone": "UTC",
     "spark.hadoop.fs.permissions.umask-mode": "077",
+    "spark.python.unix.domain.socket.enabled": "true",
     "spark.python.authenticate.socketTimeout": "300s",
     "spark.executorEnv.PYTHONPATH": os.path.basename(WHEEL),
 }

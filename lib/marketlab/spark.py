@@ -27,9 +27,17 @@ SESSION_CONF = {
     # creates by this mask, not by the process umask, so both are set; it also reaches the
     # executors of a cluster, whose processes MarketLab does not start.
     "spark.hadoop.fs.permissions.umask-mode": "077",
-    # The JVM serves every collect() on a one-shot loopback socket that it closes when Python
-    # has not connected within this time (Spark's default, 15 s). A busy 2-core CI machine
-    # missed it once (`CANNOT_OPEN_SOCKET ... Connection reset by peer`, a plain collect).
+    # Python <-> JVM data (collect, createDataFrame, UDF workers, accumulators, barrier
+    # allGather) over Unix domain sockets, not loopback TCP. The JVM serves each collect() on
+    # a one-shot server that closes after its first connection, whoever makes it; on TCP any
+    # process that connects to a port it believes free (a free-port probe, a client retrying
+    # a server that is not up yet) can take that connection first, and the collect fails
+    # with `CANNOT_OPEN_SOCKET ... Connection refused` (or `reset by peer`). CI failed twice
+    # that way with two test workers beside each other. A socket file has no port to take,
+    # and the umask (077) keeps other accounts of the machine off it.
+    "spark.python.unix.domain.socket.enabled": "true",
+    # How long a Python worker waits for the JVM's authentication handshake (Spark's
+    # default, 15 s, is short on a loaded 2-core machine).
     "spark.python.authenticate.socketTimeout": "300s",
 }
 
