@@ -101,3 +101,33 @@ def test_a_collect_is_served_on_an_owner_only_socket_file_not_a_tcp_port(spark):
     while os.path.exists(conn) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not os.path.exists(conn)
+
+
+# Tasks that end before their Python worker has written everything: first() and limit over a
+# UDF and over mapInPandas (on Unix domain sockets PySpark's own daemon printed a
+# BrokenPipeError traceback for most of them); then the worker daemons in use.
+_EARLY_STOP = """
+import json, sys
+import psutil
+from pyspark.sql import functions as F
+from marketlab.config import load_settings
+from marketlab.spark import get_spark
+spark = get_spark(load_settings(sys.argv[2], [f"lake_root={sys.argv[1]}/lake"]))
+df = spark.range(2_000_000, numPartitions=2).select(F.udf(lambda x: str(x) * 3, "string")("id").alias("s"))
+got = [df.first().s, df.limit(5).count(), len(df.take(3))]
+got.append(spark.range(2_000_000, numPartitions=2).mapInPandas(lambda it: (p for p in it), "id long").first().id)
+daemons = sorted({" ".join(p.cmdline()[1:3]) for p in psutil.Process().children(recursive=True)
+                  if p.name().startswith("python") and "daemon" in " ".join(p.cmdline())})
+print(json.dumps({"got": got, "daemons": daemons}))
+"""
+
+
+def test_a_task_that_stops_early_prints_no_traceback(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
+    proc = subprocess.run([sys.executable, "-c", _EARLY_STOP, str(tmp_path), str(ROOT / "conf" / "test.yaml")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["got"] == ["000", 5, 3, 0]
+    assert out["daemons"] == ["-m marketlab.pyspark_daemon"]
+    assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr, proc.stderr[-3000:]

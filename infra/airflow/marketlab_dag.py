@@ -26,6 +26,7 @@ SPARK_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.hadoop.fs.permissions.umask-mode": "077",
     "spark.python.unix.domain.socket.enabled": "true",
+    "spark.python.daemon.module": "marketlab.pyspark_daemon",
     "spark.python.authenticate.socketTimeout": "300s",
     "spark.executorEnv.PYTHONPATH": os.path.basename(WHEEL),
 }

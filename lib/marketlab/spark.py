@@ -36,6 +36,9 @@ SESSION_CONF = {
     # that way with two test workers beside each other. A socket file has no port to take,
     # and the umask (077) keeps other accounts of the machine off it.
     "spark.python.unix.domain.socket.enabled": "true",
+    # PySpark's worker daemon, minus the BrokenPipeError traceback a task that ends early
+    # (first(), limit) prints on a successful run (marketlab/pyspark_daemon.py).
+    "spark.python.daemon.module": "marketlab.pyspark_daemon",
     # How long a Python worker waits for the JVM's authentication handshake (Spark's
     # default, 15 s, is short on a loaded 2-core machine).
     "spark.python.authenticate.socketTimeout": "300s",
