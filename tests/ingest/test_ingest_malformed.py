@@ -277,15 +277,41 @@ def test_corrupt_file_fails_alone_and_tables_keep_version(spark, tmp_path, kind)
         summary.raise_if_failed()
 
 
-def test_changed_file_replaces_its_rows(spark, tmp_path):
+def test_changed_file_replaces_its_rows_and_a_withdrawn_correction_loads_again(spark, tmp_path):
     path = tmp_path / "orders.csv"
-    path.write_text("\n".join(_retail_lines(100)) + "\n")
+    v1, v2 = "\n".join(_retail_lines(100)) + "\n", "\n".join(_retail_lines(120)) + "\n"
+    path.write_text(v1)
     lake = _lake_for(spark, tmp_path, path)
     ingest(lake, lake.settings.jobs.ingest)
-    path.write_text("\n".join(_retail_lines(120)) + "\n")  # corrected re-export, same path
+    path.write_text(v2)  # corrected re-export, same path
     res = ingest(lake, lake.settings.jobs.ingest).files[0]
     assert res.status == "ok" and res.bronze_rows == 120
     assert lake.read("bronze.orders").count() == 120
+    path.write_text(v1)  # the correction withdrawn: bronze must hold v1's rows again
+    res = ingest(lake, lake.settings.jobs.ingest).files[0]
+    assert (res.status, res.bronze_rows) == ("ok", 100)
+    assert lake.read("bronze.orders").count() == 100
+    assert ingest(lake, lake.settings.jobs.ingest).files[0].status == "skipped"  # now up to date
+
+
+def test_identical_copies_load_once_each_in_one_run_or_in_two(spark, tmp_path):
+    body = "\n".join(_retail_lines(30)) + "\n"
+    one, two = tmp_path / "one", tmp_path / "two"
+    for folder in (one, two):
+        folder.mkdir()
+    (one / "a.csv").write_text(body)
+    (one / "b.csv").write_text(body)
+    lake1 = _lake_for(spark, tmp_path / "l1", one, pattern="*.csv")
+    assert [(f.status, f.bronze_rows) for f in ingest(lake1, lake1.settings.jobs.ingest).files] == [("ok", 30)] * 2
+    (two / "a.csv").write_text(body)
+    lake2 = _lake_for(spark, tmp_path / "l2", two, pattern="*.csv")
+    ingest(lake2, lake2.settings.jobs.ingest)
+    (two / "b.csv").write_text(body)  # the copy arrives a run later
+    got = {Path(f.file).name: (f.status, f.bronze_rows) for f in ingest(lake2, lake2.settings.jobs.ingest).files}
+    assert got == {"a.csv": ("skipped", 0), "b.csv": ("ok", 30)}
+    for lake in (lake1, lake2):  # the same bronze either way
+        assert lake.read("bronze.orders").groupBy("_source_file").count().orderBy("_source_file") \
+            .select("count").collect() == [(30,), (30,)]
 
 
 @pytest.mark.parametrize("layout", ["bom_crlf_gzip", "no_header"])

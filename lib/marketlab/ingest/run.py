@@ -194,16 +194,20 @@ def _parse_file(lake: Lake, spec: SourceSpec, file: SourceFile) -> tuple[DataFra
 
 
 def _already_ingested(lake: Lake, log_table: str, source: str) -> dict[str, str]:
-    """sha256 -> file of the contents whose rows are in bronze now for ``source``.
+    """file -> sha256 of the content whose rows bronze holds for that file of ``source`` now.
 
-    Only each file's latest ok ingest counts: a file rewritten with other bytes and then
-    back with its first content must be loaded again (its rows were replaced in between).
+    One rule, the same within a run and across runs: a file is up to date when bronze holds
+    *this path's* rows from *these bytes*, i.e. its latest ok ingest had the same sha256.
+    A file rewritten with other bytes and then back with its first content loads again (its
+    rows were replaced in between); two files with identical bytes are two files, each
+    loaded once (bronze keeps both, each with its ``_source_file``; deduplication is the
+    clean stage's rule, not ingest's).
     """
     if not lake.exists(log_table):
         return {}
     ok = lake.read(log_table).where((F.col("source") == source) & (F.col("status") == "ok"))
     latest = ok.groupBy("file").agg(F.max_by("sha256", "ingested_at").alias("sha256"))
-    return {r.sha256: r.file for r in latest.collect()}
+    return {r.file: r.sha256 for r in latest.collect()}
 
 
 def _sql_str(value: str) -> str:
@@ -331,8 +335,8 @@ def run(lake: Lake, params: IngestParams) -> IngestResult:
             log.error("%s", exc)
             continue
         for file in files:
-            if file.sha256 in seen:
-                res = FileResult(name, file.path, "skipped", message=f"already ingested (as {seen[file.sha256]})")
+            if seen.get(file.path) == file.sha256:
+                res = FileResult(name, file.path, "skipped", message="already ingested (same content)")
             else:
                 try:
                     res = ingest_file(lake, params, name, spec, file, at)
