@@ -7,11 +7,15 @@ fitted-Q (``--gamma``) and the myopic policy (fitted-Q with gamma 0) learn from 
 every policy is rolled forward ``--eval-waves`` waves from the same state with the same
 sampling stream. Every figure is the simulator's TRUE expected profit (docs/RL.md): the
 cumulative profit of all customers, and its increment over never contacting anyone. CIs
-are t-intervals over seeds (95 %). Ends with ONE JSON line.
+are t-intervals over seeds (95 %). ``--ope`` adds, per seed, the per-decision importance
+sampling and doubly robust estimates of fitted-Q, myopic and random from the logged waves
+alone (bootstrap 95 % intervals over customers) against each policy's true profit over
+those waves, and the share of seeds whose interval covers the truth. Ends with ONE JSON line.
 
 Usage:
     .venv/bin/python bench/rl_waves.py --customers 20000 --seeds 5
     .venv/bin/python bench/rl_waves.py --shop real --seeds 5    # the vendored Online Retail customers
+    .venv/bin/python bench/rl_waves.py --seeds 5 --transitions local --ope   # + off-policy estimates vs truth
 """
 
 from __future__ import annotations
@@ -64,12 +68,15 @@ def main() -> None:
     ap.add_argument("--regressor", choices=["ridge", "hgb"], default="ridge")
     ap.add_argument("--ridge-effect", type=float, default=None, help="RegressorParams.ridge_effect (default: its default)")
     ap.add_argument("--transitions", choices=["spark", "local"], default="spark")
+    ap.add_argument("--ope", action="store_true",
+                    help="also estimate fqi, myopic and random off-policy (PDIS, DR) from the logged waves alone "
+                         "and check each against its true value over those waves")
     args = ap.parse_args()
 
     import numpy as np
     import pandas as pd
 
-    from marketlab.rl.evaluate import collect, evaluate
+    from marketlab.rl.evaluate import collect, evaluate, off_policy_check
     from marketlab.rl.params import RegressorParams, RLParams
     from marketlab.simulator import CampaignSimulator, Dynamics, SimulatorParams
 
@@ -93,7 +100,7 @@ def main() -> None:
             return out
 
     lines = _real_lines() if args.shop == "real" else None
-    rows = []
+    rows, ope_rows = [], []
     for dyn_on in (True, False):
         dyn = Dynamics(fatigue=dyn_on, anticipation=dyn_on, carryover=dyn_on)
         for seed in range(args.seeds):
@@ -104,7 +111,12 @@ def main() -> None:
                          eval_waves=args.eval_waves, regressor=RegressorParams(
                              kind=args.regressor, **({} if args.ridge_effect is None else {"ridge_effect": args.ridge_effect})))
             t0 = time.perf_counter()
-            ev = evaluate(sim, p, transitions_fn=spark_fn, logged=collect(sim, p))
+            logged = collect(sim, p)
+            ev = evaluate(sim, p, transitions_fn=spark_fn, logged=logged)
+            if args.ope:
+                chk = off_policy_check(sim, p, ev, logged).assign(dynamics=dyn_on, seed=seed)
+                ope_rows.append(chk)
+                print(chk.round(0).to_string(index=False), flush=True)
             tot = ev.totals()
             base = tot["static_no_contact"]
             for k, r in ev.results.items():
@@ -122,6 +134,15 @@ def main() -> None:
            "figures": "simulator truth (expected profit per wave at the sampled state)"}
     if spark_s:
         out["spark_transitions_s_mean"] = round(float(np.mean(spark_s)), 2)
+    if ope_rows:
+        o = pd.concat(ope_rows, ignore_index=True)
+        o["rel_error"] = (o["estimate"] - o["truth"]) / o["truth"]
+        out["ope"] = {("dynamics_on" if d else "dynamics_off"): {
+            f"{pol}.{est}": {"covered_seeds": int(g2["covers"].sum()), "seeds": int(len(g2)),
+                             "mean_rel_error": round(float(g2["rel_error"].mean()), 4),
+                             "mean_rel_halfwidth": round(float(((g2["high"] - g2["low"]) / 2 / g2["truth"]).mean()), 4),
+                             "ess_last_mean": round(float(g2["ess_last"].mean()), 1)}
+            for (pol, est), g2 in g.groupby(["policy", "estimator"])} for d, g in o.groupby("dynamics", sort=False)}
     for dyn_on, g in df.groupby("dynamics", sort=False):
         key = "dynamics_on" if dyn_on else "dynamics_off"
         piv = g.pivot(index="seed", columns="policy", values="profit")

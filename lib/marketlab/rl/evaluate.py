@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from marketlab.rl import ope
 from marketlab.rl import transitions as T
 from marketlab.rl._shop import shop_history
 from marketlab.rl.fqi import FQIPolicy, fit_fqi, fit_myopic
@@ -85,6 +86,7 @@ class Evaluation:
         transitions: Transitions learned from.
         fit_seconds: Wall seconds of fitting fitted-Q and myopic.
         fqi / myopic: The learned policies.
+        frame: The transitions themselves (for :func:`off_policy_check`).
     """
 
     results: dict[str, PolicyResult]
@@ -92,6 +94,7 @@ class Evaluation:
     fit_seconds: float
     fqi: FQIPolicy
     myopic: FQIPolicy
+    frame: pd.DataFrame | None = field(default=None, repr=False)
 
     def totals(self) -> dict[str, float]:
         """Policy name -> cumulative true profit."""
@@ -203,4 +206,65 @@ def evaluate(sim: CampaignSimulator, p: RLParams, *, transitions_fn: Transitions
     best = max((k for k in results if k.startswith("static_")), key=lambda k: results[k].total)
     results["best_static"] = copy.deepcopy(results[best])
     results["best_static"].name = best
-    return Evaluation(results, len(tr), fit_s, fqi, myo)
+    return Evaluation(results, len(tr), fit_s, fqi, myo, tr)
+
+
+def truth_from_start(sim: CampaignSimulator, logged: Logged, name: str, choose: Chooser, p: RLParams) -> PolicyResult:
+    """A policy's true profit over the *logged* waves, from the state the log started in.
+
+    What an off-policy estimate from the log estimates: the same waves, the same customers,
+    the same first state, the policy deciding instead of the exploring one.
+    """
+    hist = logged.history  # in the simulator's customer order, as :func:`collect` reads it
+    start = Logged(logged.waves, logged.history, sim.initial_state(),
+                   StateTracker(hist[T.RECENCY].to_numpy(float), hist[T.FREQUENCY].to_numpy(float),
+                                hist[T.MONETARY].to_numpy(float)))
+    return rollout(sim, start, name, choose, p.model_copy(update={"logged_waves": 0, "eval_waves": p.logged_waves}))
+
+
+def off_policy_check(sim: CampaignSimulator, p: RLParams, ev: Evaluation, logged: Logged, *,
+                     level: float = 0.95, n_boot: int = 2000) -> pd.DataFrame:
+    """PDIS and DR of fitted-Q, myopic and uniform random from the log, against the truth.
+
+    Cross-fitted: the learned policies are refitted on half of the customers' transitions
+    and estimated on the other half's trajectories (scaled to every customer), because a
+    policy estimated on the very log it was fitted to picks the actions whose logged noise
+    happened to be high, and its estimate is biased upwards (the optimiser's curse). The
+    truth is the value of those same half-fitted policies.
+
+    Args:
+        sim: The simulator the log was played in (for the truth only).
+        p: RL parameters (the policies' and the FQE model's regressor and iterations).
+        ev: The evaluation whose transitions are used.
+        logged: The logged waves (their propensities) and the start they were played from.
+
+    Returns:
+        One row per policy x estimator: ``estimate``, ``low``, ``high``, ``truth`` (the
+        policy's true profit over the logged waves from the log's start, simulator truth),
+        ``covers`` and ``ess_last`` (effective sample size of the last logged wave, of the
+        estimation half).
+    """
+    names = [a.name for a in sim.params.actions]
+    prop = logged.waves[[T.CUSTOMER, T.WAVE, ope.PROPENSITY]]
+    tr = ev.frame.merge(prop, on=[T.CUSTOMER, T.WAVE], how="left", validate="one_to_one")
+    rng = np.random.default_rng(np.random.SeedSequence([p.seed, 3]))
+    ids = sim.customer_ids
+    fit_half = set(rng.permutation(ids)[: len(ids) // 2].tolist())
+    in_fit = tr[T.CUSTOMER].isin(fit_half).to_numpy()
+    est_tr = tr[~in_fit]
+    scale = len(ids) / est_tr[T.CUSTOMER].nunique()
+    fqi, myo = fit_fqi(tr[in_fit], names, p), fit_myopic(tr[in_fit], names, p)
+    uniform = np.full(len(names), 1.0 / len(names))
+    n = len(ids)
+    targets = {"fqi": (ope.deterministic(fqi.act, names), lambda f, s: fqi.act(f)),
+               "myopic": (ope.deterministic(myo.act, names), lambda f, s: myo.act(f)),
+               "random": (lambda x: np.tile(uniform, (len(x), 1)),
+                          lambda f, s: np.asarray(names, dtype=object)[rng.integers(len(names), size=n)])}
+    rows = []
+    for name, (probs, choose) in targets.items():
+        truth = truth_from_start(sim, logged, name, choose, p).total
+        rep = ope.evaluate_policy(est_tr, names, fqi.state_cols, probs, p, level=level, n_boot=n_boot)
+        for est, e in (("pdis", rep.pdis.scaled(scale)), ("dr", rep.dr.scaled(scale))):
+            rows.append({"policy": name, "estimator": est, "estimate": e.value, "low": e.low, "high": e.high,
+                         "truth": truth, "covers": e.covers(truth), "ess_last": float(rep.ess[-1])})
+    return pd.DataFrame(rows)
