@@ -61,12 +61,13 @@ def main() -> None:
     ap.add_argument("--shop", choices=["synthetic", "real"], default="synthetic")
     ap.add_argument("--customers", type=int, default=20000, help="synthetic shop size")
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--logged-waves", type=int, default=6)
-    ap.add_argument("--eval-waves", type=int, default=12)
-    ap.add_argument("--gamma", type=float, default=0.9)
-    ap.add_argument("--iterations", type=int, default=8)
-    ap.add_argument("--regressor", choices=["ridge", "hgb"], default="ridge")
-    ap.add_argument("--ridge-effect", type=float, default=None, help="RegressorParams.ridge_effect (default: its default)")
+    # Unset flags take conf's jobs.rl (conf/base/params/rl.yaml).
+    ap.add_argument("--logged-waves", type=int, default=None)
+    ap.add_argument("--eval-waves", type=int, default=None)
+    ap.add_argument("--gamma", type=float, default=None)
+    ap.add_argument("--iterations", type=int, default=None)
+    ap.add_argument("--regressor", choices=["ridge", "hgb"], default=None)
+    ap.add_argument("--ridge-effect", type=float, default=None, help="jobs.rl.regressor.ridge_effect")
     ap.add_argument("--transitions", choices=["spark", "local"], default="spark")
     ap.add_argument("--ope", action="store_true",
                     help="also estimate fqi, myopic and random off-policy (PDIS, DR) from the logged waves alone "
@@ -76,20 +77,25 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
+    from marketlab.config import load_settings
     from marketlab.rl.evaluate import collect, evaluate, off_policy_check
-    from marketlab.rl.params import RegressorParams, RLParams
     from marketlab.simulator import CampaignSimulator, Dynamics, SimulatorParams
 
+    tmp = Path(tempfile.mkdtemp(prefix="bench-rl-"))
+    st = load_settings(ROOT / "conf" / "test.yaml", [f"lake_root={tmp / 'lake'}",
+                                                     f"mlflow.tracking_uri=sqlite:///{tmp / 'mlflow.db'}",
+                                                     f"mlflow.artifact_root={tmp / 'art'}"])
+    conf = st.jobs.rl
+    reg = conf.regressor.model_copy(update={k: v for k, v in (("kind", args.regressor),
+                                                               ("ridge_effect", args.ridge_effect)) if v is not None})
+    base_p = conf.model_copy(update={"regressor": reg, **{k: v for k, v in (
+        ("gamma", args.gamma), ("iterations", args.iterations), ("logged_waves", args.logged_waves),
+        ("eval_waves", args.eval_waves)) if v is not None}})
     spark_fn, spark_s = None, []
     if args.transitions == "spark":
-        from marketlab.config import load_settings
         from marketlab.rl.transitions import build_transitions
         from marketlab.spark import get_spark
 
-        tmp = Path(tempfile.mkdtemp(prefix="bench-rl-"))
-        st = load_settings(ROOT / "conf" / "test.yaml", [f"lake_root={tmp / 'lake'}",
-                                                         f"mlflow.tracking_uri=sqlite:///{tmp / 'mlflow.db'}",
-                                                         f"mlflow.artifact_root={tmp / 'art'}"])
         spark = get_spark(st)
 
         def spark_fn(waves, history, **kw):
@@ -107,9 +113,7 @@ def main() -> None:
             sp = SimulatorParams(seed=7 + seed, dynamics=dyn)
             sim = (CampaignSimulator.from_order_lines(lines, sp) if lines is not None
                    else CampaignSimulator.synthetic(args.customers, sp))
-            p = RLParams(gamma=args.gamma, iterations=args.iterations, seed=26 + seed, logged_waves=args.logged_waves,
-                         eval_waves=args.eval_waves, regressor=RegressorParams(
-                             kind=args.regressor, **({} if args.ridge_effect is None else {"ridge_effect": args.ridge_effect})))
+            p = base_p.model_copy(update={"seed": base_p.seed + seed})
             t0 = time.perf_counter()
             logged = collect(sim, p)
             ev = evaluate(sim, p, transitions_fn=spark_fn, logged=logged)
@@ -129,8 +133,9 @@ def main() -> None:
                   f"oracle_wave {tot['oracle_wave'] - base:,.0f} (incremental over no contact)", flush=True)
     df = pd.DataFrame(rows)
     out = {"bench": "rl_waves", "shop": args.shop, "customers": int(len(sim.customer_ids)), "seeds": args.seeds,
-           "logged_waves": args.logged_waves, "eval_waves": args.eval_waves, "gamma": args.gamma,
-           "iterations": args.iterations, "regressor": args.regressor, "ridge_effect": args.ridge_effect, "transitions": args.transitions,
+           "logged_waves": base_p.logged_waves, "eval_waves": base_p.eval_waves, "gamma": base_p.gamma,
+           "iterations": base_p.iterations, "regressor": reg.kind, "ridge_effect": reg.ridge_effect,
+           "transitions": args.transitions,
            "figures": "simulator truth (expected profit per wave at the sampled state)"}
     if spark_s:
         out["spark_transitions_s_mean"] = round(float(np.mean(spark_s)), 2)

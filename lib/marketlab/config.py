@@ -39,6 +39,7 @@ from marketlab.simulator.params import SimulatorParams
 from marketlab.campaign.params import CampaignParams
 from marketlab.sequence.params import SequenceParams
 from marketlab.strategy.params import StrategyParams
+from marketlab.rl.params import RLParams
 from marketlab.value.params import ValueParams
 
 from marketlab.errors import ConfError
@@ -305,6 +306,7 @@ class JobsSettings(StrictModel):
     sequence: SequenceParams = Field(default_factory=SequenceParams)
     campaign: CampaignParams = Field(default_factory=CampaignParams)
     drift: DriftParams = Field(default_factory=DriftParams)
+    rl: RLParams = Field(default_factory=RLParams)
 
 
 class Settings(StrictModel):

@@ -1,7 +1,8 @@
-"""Parameters of the offline RL learners over campaign waves (issue 26, first milestone).
+"""Parameters of the offline RL learners over campaign waves (issue 26).
 
-Not wired into conf yet (``jobs.rl`` would be the section): the bench and the tests
-construct :class:`RLParams` directly. docs/RL.md describes every field's role.
+Conf section ``jobs.rl`` (conf/base/params/rl.yaml), read by ``bench/rl_waves.py``; no
+stage uses it yet (``policy: rl`` in the strategy stage is not built). docs/RL.md
+describes every field's role.
 """
 
 from __future__ import annotations
