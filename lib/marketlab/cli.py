@@ -153,17 +153,22 @@ def k8s_manifests(out: str, dag: str, image: str | None, check: bool) -> None:
     """(Re)generate the Spark Operator manifests and the Airflow DAG from the stage graph."""
     from marketlab import __version__
     from marketlab.deploy import write_airflow_dag, write_manifests
+    from marketlab.profiles import profile_overrides
 
     image = image or f"marketlab:{__version__}"
+    try:  # the GPU variants of the training stages (run from the project root, like --out's default)
+        gpu = profile_overrides("gpu", DEFAULT_CONF)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
     if check:
-        stale = write_manifests(out, image=image, check=True)
+        stale = write_manifests(out, image=image, check=True, gpu_profile=gpu)
         if not write_airflow_dag(dag, check=True):
             stale.append(dag)
         if stale:
             raise click.ClickException(f"out of date (run `marketlab k8s-manifests`): {', '.join(stale)}")
         click.echo("manifests and DAG match the stage graph")
         return
-    written = write_manifests(out, image=image)
+    written = write_manifests(out, image=image, gpu_profile=gpu)
     write_airflow_dag(dag)
     click.echo(f"wrote {len(written)} manifests to {out}/ and {dag}")
 

@@ -67,8 +67,14 @@ def test_one_manifest_per_stage_and_no_other():
     assert sorted(p.stem for p in K8S.glob("*.yaml")) == sorted(st.name for st in STAGES)
 
 
+def _gpu_profile() -> list[str]:
+    from marketlab.profiles import profile_overrides
+
+    return profile_overrides("gpu", ROOT / "conf" / "cluster.yaml")
+
+
 def test_committed_manifests_and_dag_match_the_stage_graph():
-    assert deploy.write_manifests(K8S, check=True) == [], "run `marketlab k8s-manifests`"
+    assert deploy.write_manifests(K8S, check=True, gpu_profile=_gpu_profile()) == [], "run `marketlab k8s-manifests`"
     assert deploy.write_airflow_dag(DAG, check=True), "run `marketlab k8s-manifests`"
 
 
@@ -201,6 +207,82 @@ def test_dockerfile_checker_catches_missing_sources(tmp_path):
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_entrypoint_and_cluster_scripts_are_valid_bash():
     for script in ("infra/docker/entrypoint.sh", "infra/cluster/up.sh", "infra/cluster/down.sh", "infra/ensure_apt.sh",
-                   "infra/ensure_browser.sh", "infra/ensure_blas.sh"):
+                   "infra/ensure_browser.sh", "infra/ensure_blas.sh", "infra/gpu/install_gpu.sh",
+                   "infra/gpu/discover_gpus.sh"):
         out = subprocess.run(["bash", "-n", str(ROOT / script)], capture_output=True, text=True)
         assert out.returncode == 0, (script, out.stderr)
+
+
+# --- GPU path (issue 23; no GPU here: static checks and the scripts' own logic) ------------
+
+
+GPU_DOCKERFILE = ROOT / "infra" / "docker" / "Dockerfile.gpu"
+DISCOVER = ROOT / "infra" / "gpu" / "discover_gpus.sh"
+
+
+def test_gpu_manifests_request_one_gpu_per_executor_of_each_training_stage():
+    docs = {p.stem: yaml.safe_load(p.read_text()) for p in sorted((K8S / deploy.GPU_DIR).glob("*.yaml"))}
+    assert sorted(docs) == sorted(deploy.GPU_STAGES)
+    text = GPU_DOCKERFILE.read_text()
+    for name, doc in docs.items():
+        assert validate_manifest(doc, ROOT) == [], name
+        spec = doc["spec"]
+        assert manifest_job(doc) == name and spec["image"].endswith("-gpu")
+        assert spec["executor"]["gpu"] == {"name": "nvidia.com/gpu", "quantity": 1}
+        conf = spec["sparkConf"]
+        assert conf["spark.executor.resource.gpu.amount"] == "1" and conf["spark.task.resource.gpu.amount"] == "1"
+        script = conf["spark.executor.resource.gpu.discoveryScript"]
+        assert f"COPY infra/gpu/discover_gpus.sh {script}" in text  # the image has the script there
+        assert f"jobs.{name}.train.use_gpu=true" in spec["arguments"]
+        cpu = yaml.safe_load((K8S / f"{name}.yaml").read_text())["spec"]
+        assert {k: v for k, v in conf.items() if "resource.gpu" not in k} == cpu["sparkConf"]  # nothing else differs
+
+
+def test_gpu_profile_validates_and_asks_the_training_stages_for_gpus():
+    from marketlab.config import load_settings
+
+    st = load_settings(ROOT / "conf" / "cluster.yaml", _gpu_profile())
+    assert st.jobs.sequence.train.use_gpu and st.jobs.forecast.train.use_gpu
+    assert st.spark.conf["spark.executor.resource.gpu.discoveryScript"] == "/opt/marketlab/infra/gpu/discover_gpus.sh"
+
+
+def _discover(tmp_path, smi_lines: str | None, visible: str | None = None) -> dict:
+    import json
+
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    env["NVIDIA_SMI"] = str(tmp_path / "no-such-nvidia-smi")
+    if smi_lines is not None:
+        smi = tmp_path / "nvidia-smi"
+        smi.write_text(f"#!/bin/sh\nprintf '{smi_lines}'\n")
+        smi.chmod(0o755)
+        env["NVIDIA_SMI"] = str(smi)
+    if visible is not None:
+        env["CUDA_VISIBLE_DEVICES"] = visible
+    out = subprocess.run(["bash", str(DISCOVER)], env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    return json.loads(out.stdout)
+
+
+def test_gpu_discovery_script_prints_sparks_resource_json(tmp_path):
+    assert _discover(tmp_path, "0\\n1\\n 2\\n") == {"name": "gpu", "addresses": ["0", "1", "2"]}
+    assert _discover(tmp_path, "0\\n1\\n2\\n", visible="2,0") == {"name": "gpu", "addresses": ["0", "2"]}
+    assert _discover(tmp_path, "No devices were found\\n") == {"name": "gpu", "addresses": []}
+    assert _discover(tmp_path, None) == {"name": "gpu", "addresses": []}
+
+
+def test_gpu_install_script_refuses_a_machine_without_a_driver_in_one_line(tmp_path):
+    env = {**os.environ, "PATH": f"{tmp_path}:/usr/bin:/bin"}  # no nvidia-smi on it
+    out = subprocess.run(["bash", str(ROOT / "infra" / "gpu" / "install_gpu.sh"), sys.executable], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and out.stderr.strip() == "install_gpu: no nvidia-smi: this machine has no NVIDIA driver"
+
+
+def test_gpu_dockerfile_builds_on_the_cpu_image_and_copies_what_exists():
+    instrs = parse_dockerfile(GPU_DOCKERFILE)
+    froms = [a for i, a in instrs if i == "FROM"]
+    assert froms == ["${CUDA_DEVEL} AS cuda", "${BASE} AS build", "${BASE}"]
+    problems = [p for p in dockerfile_problems(GPU_DOCKERFILE, ROOT) if "ENTRYPOINT" not in p and "CMD" not in p]
+    assert problems == []  # the entrypoint is the base image's
+    text = GPU_DOCKERFILE.read_text()
+    assert "install_gpu.sh /opt/venv/bin/python --build-only" in text
+    assert "COPY --from=build /opt/venv /opt/venv" in text
