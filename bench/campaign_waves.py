@@ -44,6 +44,8 @@ def main() -> None:
     ap.add_argument("--bags", type=int, default=30)
     ap.add_argument("--compare-clv", type=float, default=None, metavar="W",
                     help="play each seed with clv_weight 0 and W; paired difference of the true total profit")
+    ap.add_argument("--featured-source", choices=["als", "repeat"], default=None,
+                    help="jobs.campaign.featured_source for this run (default: conf)")
     for flag in ("carryover", "fatigue", "anticipation"):
         ap.add_argument(f"--{flag}", action="store_true", help=f"simulator dynamics: {flag} on")
     args = ap.parse_args()
@@ -69,7 +71,9 @@ def main() -> None:
     runs = [(seed, w) for seed in range(args.seeds) for w in weights]
     for seed, w in runs:
         p = st.jobs.campaign.model_copy(update={"waves": args.waves, "bags": args.bags, "seed": 1000 + seed,
-                                                "name": f"bench{seed}w{weights.index(w)}", "clv_weight": w})
+                                                "name": f"bench{seed}w{weights.index(w)}", "clv_weight": w,
+                                                "featured_source": args.featured_source
+                                                or st.jobs.campaign.featured_source})
         sim = st.jobs.simulator.model_copy(update={"seed": 7 + seed, "dynamics": dyn})
         # The ALS of the featured items needs a checkpoint folder, as the campaign job gives it:
         # without one its lineage grows with the iterations, and a recomputed cached
@@ -86,6 +90,7 @@ def main() -> None:
                            "gap_closed": wave.gap_closed})
         cells.append(res.results.dropna(subset=["measured", "predicted"]).assign(seed=seed))
     c = pd.DataFrame(curves)
+    print(c.round(1).to_string(index=False))  # per seed x wave: paired comparisons across runs
     by_wave = c.groupby("wave").agg(gap_closed=("gap_closed", "mean"), gap_sd=("gap_closed", "std"),
                                     strategy=("strategy", "mean"), best_single=("best_single", "mean"),
                                     random=("random", "mean"), oracle=("oracle", "mean"))
@@ -106,9 +111,11 @@ def main() -> None:
                "diff_ci95": [float(d.mean()) - hd, float(d.mean()) + hd], "diff_by_seed": [float(x) for x in d]}
         print(t.round(1).to_string())
     print(json.dumps({"bench": "campaign_waves", "waves": args.waves, "seeds": args.seeds,
+                      "featured_source": args.featured_source or st.jobs.campaign.featured_source,
                       "dynamics": [f for f in ("carryover", "fatigue", "anticipation") if getattr(args, f)],
                       "compare_clv": clv,
                       "gap_closed_by_wave": {int(k): round(float(v), 4) for k, v in by_wave["gap_closed"].items()},
+                      "strategy_true_by_wave": {int(k): round(float(v), 1) for k, v in by_wave["strategy"].items()},
                       "beats_best_single_share": float((c["strategy"] > c["best_single"]).mean()),
                       "beats_random_share": float((c["strategy"] > c["random"]).mean()),
                       "coverage": coverage, "coverage_ci": [coverage - half, coverage + half], "cells": n}))

@@ -86,15 +86,18 @@ def with_history(customers: DataFrame, history: DataFrame | None, wave: int) -> 
 
 
 def candidates(sales: DataFrame, returns: DataFrame, items: DataFrame, as_of: dt.date, secret: str,
-               rec: RecommendParams, k: int, bought: str, checkpoint_dir: str | None) -> DataFrame:
-    """Featured-item candidates: the recommend capability's recommender fitted as of ``as_of``.
+               rec: RecommendParams, k: int, bought: str, checkpoint_dir: str | None,
+               source: str = "repeat") -> DataFrame:
+    """Featured-item candidates as of ``as_of``: the recommend capability's ALS, or repeat-first.
 
-    The tuned ALS of ``jobs.recommend`` (content blend, cold items) on the interactions
-    before the cutoff, ``k`` items per customer; ``bought`` (keep | exclude | downweight)
-    says what happens to items the customer bought before.
+    ``als``: the tuned ALS of ``jobs.recommend`` (content blend, cold items) on the
+    interactions before the cutoff, ``k`` items per customer; ``bought`` (keep | exclude |
+    downweight) says what happens to items the customer bought before. ``repeat``: the
+    customer's own items before the cutoff first (:func:`repeat_first`), the same ALS
+    filling the rest, so a customer with few items still gets ``k``.
 
     Returns:
-        ``customer_key``, ``item_id``, ``rank``, ``score``.
+        ``customer_key``, ``item_id``, ``rank`` (1 = best), ``score``.
     """
     cut = F.col(C.DATE) < F.lit(as_of)
     inter = interactions(sales.where(cut), returns.where(cut), secret)
@@ -102,7 +105,36 @@ def candidates(sales: DataFrame, returns: DataFrame, items: DataFrame, as_of: dt
     space = item_space(items.select(C.ITEM_ID, C.DESCRIPTION), p, inter)
     recs, _ = recommend_all(inter, space, p, p.als, checkpoint_dir)
     space.index.unpersist()
-    return recs.select(C.CUSTOMER_KEY, C.ITEM_ID, "rank", "score")
+    als = recs.select(C.CUSTOMER_KEY, C.ITEM_ID, "rank", "score")
+    return als if source == "als" else repeat_first(inter, als, k)
+
+
+def repeat_first(inter: DataFrame, fill: DataFrame, k: int) -> DataFrame:
+    """The customer's own items first, ``fill``'s ranking after them: ``k`` candidates each.
+
+    Own items are ranked by the orders they were in, then the latest purchase, then item id
+    (the repeat-purchase baseline of :mod:`marketlab.sequence.baselines`, which beat every
+    learned ranking on this shop's next purchases: docs/SEQUENCE_MODELS.md). ``fill`` items
+    the customer already bought are not counted twice.
+
+    Args:
+        inter: Interactions before the cutoff (``customer_key, item_id, n_purchases, last_ts``).
+        fill: A ranking (``customer_key, item_id, rank``) for the places own items leave.
+        k: Candidates per customer.
+
+    Returns:
+        ``customer_key``, ``item_id``, ``rank`` (1..k), ``score`` (orders with the item for
+        own items, 0 for fill).
+    """
+    own = inter.select(C.CUSTOMER_KEY, C.ITEM_ID, F.lit(0).alias("_tier"),
+                       F.col("n_purchases").cast("double").alias("score"),
+                       F.col("last_ts").cast("double").alias("_last"), F.lit(0).alias("_fill_rank"))
+    rest = (fill.join(inter.select(C.CUSTOMER_KEY, C.ITEM_ID), [C.CUSTOMER_KEY, C.ITEM_ID], "left_anti")
+            .select(C.CUSTOMER_KEY, C.ITEM_ID, F.lit(1).alias("_tier"), F.lit(0.0).alias("score"),
+                    F.lit(0.0).alias("_last"), F.col("rank").cast("int").alias("_fill_rank")))
+    w = Window.partitionBy(C.CUSTOMER_KEY).orderBy("_tier", F.desc("score"), F.desc("_last"), "_fill_rank", C.ITEM_ID)
+    return (own.unionByName(rest).withColumn("rank", F.row_number().over(w)).where(F.col("rank") <= k)
+            .select(C.CUSTOMER_KEY, C.ITEM_ID, "rank", "score"))
 
 
 def featured(cands: DataFrame, vetoed: DataFrame | None, k: int) -> DataFrame:

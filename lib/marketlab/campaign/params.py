@@ -45,6 +45,9 @@ class CampaignParams(StrictModel):
         candidates: Recommendations per customer considered (the veto may skip some).
         featured_bought: How the recommender treats items the customer bought before
             (``keep``: repeat purchases may be featured; see docs/CAMPAIGN.md).
+        featured_source: Ranking the featured products come from, as of the wave date:
+            ``als`` (the recommend capability's tuned ALS) or ``repeat`` (the customer's own
+            most-bought items first, that ALS after them; docs/CAMPAIGN.md).
         holdout_fraction: Random share of each targeted wave that is not sent (the control).
         explore: Share of a targeted wave's decisions drawn uniformly from the actions (logged
             propensity), so later models can learn every arm.
@@ -92,6 +95,7 @@ class CampaignParams(StrictModel):
     featured_k: int = Field(3, ge=1, le=20)
     candidates: int = Field(10, ge=1, le=100)
     featured_bought: str = Field("keep", pattern="^(keep|exclude|downweight)$")
+    featured_source: str = Field("repeat", pattern="^(als|repeat)$")
     holdout_fraction: float = Field(0.10, gt=0.0, lt=1.0)
     explore: float = Field(0.10, ge=0.0, le=1.0)
     max_contacts_fraction: float = Field(1.0, gt=0.0, le=1.0)

@@ -214,7 +214,7 @@ def run(lake: Lake, p: CampaignParams, rec: RecommendParams, sim: SimulatorParam
         raise BadInputError(f"campaign: no customer has an order before the wave date {wave_date}")
     items = lake.read(p.item_features_table)
     cands = feat.candidates(sales, returns, items, wave_date, secret, rec, p.candidates, p.featured_bought,
-                            checkpoint_dir).cache()
+                            checkpoint_dir, p.featured_source).cache()
     inventory = lake.read(p.inventory_plan_table) if lake.exists(p.inventory_plan_table) else None
     acts = [p.no_contact, *p.email_actions]  # the reference arm first
     simulator = None
