@@ -112,10 +112,11 @@ def candidates(sales: DataFrame, returns: DataFrame, items: DataFrame, as_of: dt
 def repeat_first(inter: DataFrame, fill: DataFrame, k: int) -> DataFrame:
     """The customer's own items first, ``fill``'s ranking after them: ``k`` candidates each.
 
-    Own items are ranked by the orders they were in, then the latest purchase, then item id
-    (the repeat-purchase baseline of :mod:`marketlab.sequence.baselines`, which beat every
-    learned ranking on this shop's next purchases: docs/SEQUENCE_MODELS.md). ``fill`` items
-    the customer already bought are not counted twice.
+    Own items are ranked by the orders they were in, then the latest purchase, then item id:
+    the customer's purchase counts, as the repeat-purchase baseline of
+    :mod:`marketlab.sequence.baselines` ranks them, which beat every learned ranking of this
+    shop's next purchases (docs/SEQUENCE_MODELS.md). ``fill`` items the customer already
+    bought are not counted twice.
 
     Args:
         inter: Interactions before the cutoff (``customer_key, item_id, n_purchases, last_ts``).
