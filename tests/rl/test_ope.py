@@ -89,6 +89,8 @@ def test_bad_logs_are_one_clear_error():
         ope.trajectories(log.drop(columns=ope.PROPENSITY), ACTS, ["x0", "x1"])
     with pytest.raises(BadInputError, match="lack a row"):
         ope.trajectories(log.iloc[1:], ACTS, ["x0", "x1"])
+    with pytest.raises(BadInputError, match="repeated"):
+        ope.trajectories(pd.concat([log, log.iloc[:1]]), ACTS, ["x0", "x1"])
     with pytest.raises(BadInputError, match=r"\(0, 1\]"):
         ope.trajectories(log.assign(**{ope.PROPENSITY: 0.0}), ACTS, ["x0", "x1"])
     with pytest.raises(BadInputError, match="not in"):

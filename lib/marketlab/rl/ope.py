@@ -42,6 +42,7 @@ from marketlab.rl.params import RLParams
 #: ``states (n, d) -> probabilities (n, n_actions)`` of the target policy.
 TargetFn = Callable[[np.ndarray], np.ndarray]
 PROPENSITY = "propensity"  # the logged propensity column of the transitions
+BOOT_BATCH = 100  # bootstrap resamples held in memory at once
 
 
 @dataclass
@@ -98,14 +99,17 @@ def trajectories(transitions: pd.DataFrame, actions: Sequence[str], state_cols: 
     """Lays the transitions out as one trajectory per customer.
 
     Raises:
-        BadInputError: Missing columns, a customer without a row for every logged wave,
-            actions outside ``actions``, or propensities outside (0, 1].
+        BadInputError: Missing columns, a customer without exactly one row for every logged
+            wave, actions outside ``actions``, or propensities outside (0, 1].
     """
     need = [customer_col, wave_col, *state_cols, T.ACTION, T.REWARD, propensity_col]
     missing = [c for c in need if c not in transitions.columns]
     if missing:
         raise BadInputError(f"rl ope: transitions lack column(s) {missing}")
     df = transitions.sort_values([customer_col, wave_col], kind="stable")
+    if df.duplicated([customer_col, wave_col]).any():
+        raise BadInputError(f"rl ope: {int(df.duplicated([customer_col, wave_col]).sum())} repeated (customer, wave) "
+                            "row(s); a trajectory has one step per wave")
     waves = np.sort(df[wave_col].unique())
     counts = df.groupby(customer_col, sort=True).size()
     if (counts != len(waves)).any():
@@ -185,8 +189,9 @@ def _interval(per_customer: np.ndarray, level: float, n_boot: int, seed: int) ->
     if n < 2 or np.all(per_customer == per_customer[0]):
         v = float(per_customer.sum())
         return v, v
+    # batch: resamples drawn at once (memory: batch x customers floats, whatever the base size)
     res = stats.bootstrap((per_customer,), np.mean, confidence_level=level, n_resamples=n_boot, method="percentile",
-                          random_state=np.random.default_rng(seed), vectorized=True)
+                          random_state=np.random.default_rng(seed), vectorized=True, batch=BOOT_BATCH)
     return float(res.confidence_interval.low * n), float(res.confidence_interval.high * n)
 
 
