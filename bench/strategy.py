@@ -243,7 +243,7 @@ def stage(spark, lake, p, model, n: int, seed: int, partitions: int, poller: Mem
     from marketlab import constants as C
     from marketlab.campaign import model as rm
     from marketlab.campaign.plan import totals
-    from marketlab.campaign.run import _plan_wave
+    from marketlab.campaign.run import _plan_wave, planned_rows
 
     acts = [p.no_contact, *p.email_actions]
     out: dict = {"customers": n, "seconds": {}, "peak_jvm_rss_mb": {}, "jvm_gc_s": {},
@@ -293,10 +293,7 @@ def stage(spark, lake, p, model, n: int, seed: int, partitions: int, poller: Mem
     cid = p.campaign_id(t)
 
     def write():
-        planned = wave.select("campaign_id", "wave", "design", C.CUSTOMER_KEY, "arm", "greedy", "holdout",
-                              "propensity", "p_none", "holdout_fraction", "featured_items", "coupon_level", "sent_at",
-                              F.col("gain").alias("predicted_gain"))
-        version = lake.write(planned, p.waves_table, replace_where=f"campaign_id = '{cid}'")
+        version = lake.write(planned_rows(wave, p, predicted=True), p.waves_table, replace_where=f"campaign_id = '{cid}'")
         export = wave.select("campaign_id", C.CUSTOMER_ID, "arm", "featured_items", "coupon_level", "holdout",
                              "sent_at", "propensity")
         lake.export_csv(export, p.waves_table, f"{cid}_{tag}")

@@ -72,3 +72,8 @@ def test_clv_weight_adds_its_term_to_the_objective_not_to_the_measured_profit(sp
     assert (with_clv["inc_no_contact"] == 0).all()
     # The weight changes decisions: customers worth an e-mail only for their future value.
     assert ((with_clv["inc_email"] > 0) & (plain["inc_email"] <= 0)).sum() >= 10
+
+    # Incremental revenue: order-probability difference x expected basket, no margin, no cost;
+    # with no coupon, margin x revenue - contact cost is the bags' mean profit.
+    np.testing.assert_allclose(0.3 * plain["rev_email"] - 1.0, np.stack(plain["bags_email"]).mean(axis=1), atol=1e-9)
+    assert (plain["rev_no_contact"] == 0).all()

@@ -262,11 +262,13 @@ def score(customers: DataFrame, model: ResponseModel, actions: list[str], coupon
         of the incremental profit against no contact, plus ``clv_weight`` x ``dp_<a>`` x
         ΔCLV), ``bags_<a>`` (array, one per bag, of the wave's incremental profit alone:
         what the wave's A/B test measures), ``dp_<a>`` (incremental order probability),
-        ``cost_<a>`` (contact plus expected coupon cost).
+        ``cost_<a>`` (contact plus expected coupon cost), ``rev_<a>`` (incremental revenue:
+        mean over bags of the order-probability difference times the expected basket).
     """
     keep = keep or [C.CUSTOMER_KEY]
     schema = ", ".join([*(f"`{c}` {customers.schema[c].dataType.simpleString()}" for c in keep),
-                        *(f"inc_{a} double, bags_{a} array<double>, dp_{a} double, cost_{a} double" for a in actions)])
+                        *(f"inc_{a} double, bags_{a} array<double>, dp_{a} double, cost_{a} double, rev_{a} double"
+                          for a in actions)])
     extra = [clv_col] if clv_weight > 0 and clv_col not in keep else []
 
     def run(batches):
@@ -286,6 +288,7 @@ def score(customers: DataFrame, model: ResponseModel, actions: list[str], coupon
                 out[f"bags_{a}"] = list(inc)
                 out[f"dp_{a}"] = dp
                 out[f"cost_{a}"] = (p[a] * m * coupon[a]).mean(axis=1) + (contact_cost if email else 0.0)
+                out[f"rev_{a}"] = ((p[a] - p[no_contact]) * m).mean(axis=1)
             yield pd.DataFrame(out)
 
     return customers.select(*keep, *extra, *model.features).mapInPandas(run, schema)

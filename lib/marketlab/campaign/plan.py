@@ -17,6 +17,8 @@ from pyspark.sql import functions as F
 from marketlab import constants as C
 
 TWO53 = float(1 << 53)
+#: Per-customer prediction of the arm a wave assigns (gold.campaign_waves).
+PREDICTION_COLS = ["predicted_revenue", "predicted_profit", "predicted_profit_low", "predicted_profit_high"]
 
 
 def uniform(*cols: Column | str) -> Column:
@@ -51,6 +53,41 @@ def best_action(scored: DataFrame, actions: list[str], no_contact: str, max_cont
     keep = F.col("gain") >= F.lit(cut)
     return (out.withColumn("greedy", F.when(keep, F.col("greedy")).otherwise(F.lit(no_contact)))
             .withColumn("gain", F.when(keep, F.col("gain")).otherwise(F.lit(0.0))))
+
+
+def assigned_prediction(wave: DataFrame, actions: list[str], level: float, predicted: bool = True,
+                        arm_col: str = "arm") -> DataFrame:
+    """``wave`` with what the models predict for each customer's assigned arm (:data:`PREDICTION_COLS`).
+
+    ``predicted_revenue``: incremental revenue against no contact; ``predicted_profit``: the
+    wave's incremental profit (margin, coupon and contact cost; no ΔCLV term: what the A/B
+    test measures), the mean over the bootstrap bags, and its ``level`` interval from the
+    bags' order statistics (nearest rank: the ``floor(q (B - 1))``-th and ``ceil(q (B - 1))``-th
+    of ``B`` sorted bags). No contact predicts 0. A held-out customer keeps the prediction of
+    the arm they were assigned and not sent (the counterfactual the holdout measures).
+
+    Args:
+        wave: Scored rows (:func:`marketlab.campaign.model.score` columns) with ``arm_col``.
+        actions: Every action (``bags_<a>`` and ``rev_<a>`` exist for each).
+        level: Interval coverage.
+        predicted: False where no model scored the wave (a randomized first wave): nulls.
+    """
+    if not predicted:
+        return wave.select("*", *[F.lit(None).cast("double").alias(c) for c in PREDICTION_COLS])
+    bags = F.lit(None).cast("array<double>")
+    rev = F.lit(None).cast("double")
+    for a in actions:
+        bags = F.when(F.col(arm_col) == a, F.col(f"bags_{a}")).otherwise(bags)
+        rev = F.when(F.col(arm_col) == a, F.col(f"rev_{a}")).otherwise(rev)
+    w = wave.withColumn("_bags", F.array_sort(bags))
+    n = F.size("_bags")
+    lo, hi = (1 - level) / 2, (1 + level) / 2
+    at = lambda i: F.element_at("_bags", (i + 1).cast("int"))  # noqa: E731  (0-based rank i)
+    return w.select(
+        "*", rev.alias("predicted_revenue"),
+        (F.aggregate("_bags", F.lit(0.0), lambda acc, x: acc + x) / n).alias("predicted_profit"),
+        at(F.floor(F.lit(lo) * (n - 1))).alias("predicted_profit_low"),
+        at(F.ceil(F.lit(hi) * (n - 1))).alias("predicted_profit_high")).drop("_bags")
 
 
 def vetoed_items(plan: DataFrame | None, demand: DataFrame, unplanned: str, candidates: DataFrame,

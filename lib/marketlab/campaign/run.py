@@ -30,7 +30,7 @@ from marketlab.campaign import features as feat
 from marketlab.campaign import model as rm
 from marketlab.campaign.measure import measure, predicted_cells
 from marketlab.campaign.params import CampaignParams
-from marketlab.campaign.plan import best_action, totals, uniform, vetoed_items
+from marketlab.campaign.plan import PREDICTION_COLS, assigned_prediction, best_action, totals, uniform, vetoed_items
 from marketlab.campaign.responses import check
 from marketlab.errors import BadInputError, ConfError
 from marketlab.ingest.params import IngestParams
@@ -173,6 +173,21 @@ def _plan_wave(p: CampaignParams, t: int, scored: DataFrame, cands: DataFrame, i
     return w, n_vetoed
 
 
+def planned_rows(wave: DataFrame, p: CampaignParams, predicted: bool) -> DataFrame:
+    """The rows of ``gold.campaign_waves`` of a planned wave (keys; the export carries the ids).
+
+    Args:
+        wave: The wave of :func:`_plan_wave`.
+        p: Campaign parameters (actions, interval).
+        predicted: Whether response models scored the wave (False: the randomized first one).
+    """
+    acts = [p.no_contact, *p.email_actions]
+    return assigned_prediction(wave, acts, p.interval, predicted=predicted).select(
+        "campaign_id", "wave", "design", C.CUSTOMER_KEY, "arm", "greedy", "holdout", "propensity", "p_none",
+        "holdout_fraction", "featured_items", "coupon_level", "sent_at", F.col("gain").alias("predicted_gain"),
+        *PREDICTION_COLS)
+
+
 def _interval(x: np.ndarray, level: float) -> tuple[float, float, float]:
     q = (1 - level) / 2
     return float(x.mean()), float(np.quantile(x, q)), float(np.quantile(x, 1 - q))
@@ -258,7 +273,7 @@ def run(lake: Lake, p: CampaignParams, rec: RecommendParams, sim: SimulatorParam
         else:
             scored = cust_t.select(C.CUSTOMER_ID, C.CUSTOMER_KEY, *[x for a in acts for x in (
                 F.lit(0.0).alias(f"inc_{a}"), F.array_repeat(F.lit(0.0), p.bags).alias(f"bags_{a}"),
-                F.lit(0.0).alias(f"dp_{a}"), F.lit(0.0).alias(f"cost_{a}"))])
+                F.lit(0.0).alias(f"dp_{a}"), F.lit(0.0).alias(f"cost_{a}"), F.lit(0.0).alias(f"rev_{a}"))])
         wave, n_vetoed = _plan_wave(p, t, scored, cands, inventory, n, sent_at)
         wave = wave.cache()
         cid = p.campaign_id(t)
@@ -275,10 +290,8 @@ def run(lake: Lake, p: CampaignParams, rec: RecommendParams, sim: SimulatorParam
             s.predicted["no_contact_policy"] = (0.0, 0.0, 0.0)
             pred_cells = predicted_cells(tot.cells, tot.cell_n, model.profit_var, p.email_actions, p.no_contact,
                                          p.interval)
-        planned = wave.select("campaign_id", "wave", "design", C.CUSTOMER_KEY, "arm", "greedy", "holdout",
-                              "propensity", "p_none", "holdout_fraction", "featured_items", "coupon_level", "sent_at",
-                              F.col("gain").alias("predicted_gain"))
-        lake.write(planned, p.waves_table, replace_where=f"campaign_id = '{cid}'")
+        lake.write(planned_rows(wave, p, predicted=model is not None), p.waves_table,
+                   replace_where=f"campaign_id = '{cid}'")
         export = wave.select("campaign_id", C.CUSTOMER_ID, "arm", "featured_items", "coupon_level", "holdout",
                              "sent_at", "propensity")
         s.export = lake.export_csv(export, p.waves_table, cid)
